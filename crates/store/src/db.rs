@@ -1,0 +1,280 @@
+use crate::StoreError;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    SqliteFile(PathBuf),
+    Postgres(String),
+}
+
+impl DbTarget {
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; `sqlite://PATH` a SQLite file.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgConnectOptions::from_str(url).map_err(|e| format!("invalid PostgreSQL URL: {e}"))?;
+            Ok(Self::Postgres(url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// URL names no file".to_owned());
+            }
+            Ok(Self::SqliteFile(PathBuf::from(path)))
+        } else {
+            Err("database URL must start with postgres://, postgresql:// or sqlite://".to_owned())
+        }
+    }
+
+    /// For messages and logs: the PostgreSQL password is never shown.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::SqliteFile(p) => format!("sqlite://{}", p.display()),
+            Self::Postgres(url) => match url.split_once("://") {
+                Some((scheme, rest)) => match rest.rsplit_once('@') {
+                    Some((userinfo, host)) => {
+                        let user = userinfo.split(':').next().unwrap_or_default();
+                        format!("{scheme}://{user}:***@{host}")
+                    }
+                    None => url.clone(),
+                },
+                None => url.clone(),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The database: one of two concrete pools (no `Any` driver, so native types on both).
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A borrowed connection of either backend; repositories take `&mut Conn`, so the same
+/// function works inside a transaction or on a pooled connection.
+#[derive(Debug)]
+pub enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+#[derive(Debug)]
+pub enum Pooled {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Pooled {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Sqlite(c) => Conn::Sqlite(c),
+            Self::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back: nothing half-written.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Sqlite(t) => Conn::Sqlite(t),
+            Self::Postgres(t) => Conn::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(t) => t.commit().await?,
+            Self::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Run the same statement on whichever backend `$conn` is. `$q` is written once and expanded
+/// per arm, so its types are inferred for each driver.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_conn {
+    ($conn:expr, $q:expr, $method:ident) => {
+        match $conn {
+            $crate::Conn::Sqlite(c) => $q.$method(&mut **c).await,
+            $crate::Conn::Postgres(c) => $q.$method(&mut **c).await,
+        }
+    };
+}
+
+/// Execute a statement and return the number of rows it changed.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! exec {
+    ($conn:expr, $q:expr) => {
+        match $conn {
+            $crate::Conn::Sqlite(c) => $q.execute(&mut **c).await.map(|r| r.rows_affected()),
+            $crate::Conn::Postgres(c) => $q.execute(&mut **c).await.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+impl Db {
+    /// Open (creating a SQLite file with mode 0600 if needed) and return the pool.
+    /// Migrations are not run here; call [`Db::migrate`].
+    pub async fn connect(target: &DbTarget) -> Result<Self, StoreError> {
+        match target {
+            DbTarget::SqliteFile(path) => {
+                create_private_file(path)?;
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(false)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .pragma("secure_delete", "on");
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(Self::Sqlite(pool))
+            }
+            DbTarget::Postgres(url) => {
+                let options =
+                    PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Apply pending migrations (each in its own transaction).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Self::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// (applied, known) migration counts, for `check-config` and `/readyz`.
+    pub async fn migration_status(&self) -> Result<(i64, usize), StoreError> {
+        const APPLIED: &str = "select count(*) from _sqlx_migrations where success";
+        let known = match self {
+            Self::Sqlite(_) => SQLITE_MIGRATIONS.iter().count(),
+            Self::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
+        };
+        let applied = match self {
+            Self::Sqlite(p) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
+            Self::Postgres(p) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
+        };
+        match applied {
+            Ok(n) => Ok((n, known)),
+            // No migrations table yet: nothing applied.
+            Err(sqlx::Error::Database(_)) => Ok((0, known)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The versions of both migration folders (they must be the same list).
+    pub fn migration_versions() -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+        let list = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        (list(&SQLITE_MIGRATIONS), list(&POSTGRES_MIGRATIONS))
+    }
+
+    pub async fn acquire(&self) -> Result<Pooled, StoreError> {
+        Ok(match self {
+            Self::Sqlite(p) => Pooled::Sqlite(p.acquire().await?),
+            Self::Postgres(p) => Pooled::Postgres(p.acquire().await?),
+        })
+    }
+
+    /// Begin a write transaction. SQLite takes the write lock at once (BEGIN IMMEDIATE) so
+    /// two writers queue instead of failing on a lock upgrade.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Self::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(p) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
+            Self::Postgres(p) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(p) => p.close().await,
+            Self::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Create the SQLite file readable by its owner only, before SQLite opens it; an existing file
+/// with wider permissions is tightened.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))?;
+    let mode = file
+        .metadata()
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}

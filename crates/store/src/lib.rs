@@ -1,0 +1,18 @@
+//! Storage for Passage: one [`Db`] over SQLite (embedded default) or PostgreSQL (national
+//! deployments), the same numbered migrations for both, and plain-SQL repositories that run
+//! unchanged on either. The store keeps data; it never decides who may see it.
+
+mod db;
+mod error;
+
+pub mod audit;
+pub mod auth;
+pub mod orgs;
+pub mod places;
+pub mod users;
+
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+pub use db::{Backend, Conn, Db, DbTarget, Pooled, Tx};
+pub use error::StoreError;

@@ -1,0 +1,390 @@
+//! One conformance suite for both backends: always on SQLite, and on PostgreSQL when
+//! PASSAGE_TEST_DATABASE_URL is set (each test gets its own database).
+
+use passage_domain::{
+    AuditAction, AuditEvent, Channel, DisplayName, OrgId, OrgKind, OrgName, Permission, Role, Timestamp,
+    TokenId, TokenScope, UserId, Username,
+};
+use passage_store::test_support::TestDb;
+use passage_store::{StoreError, audit, auth, orgs, places, users};
+
+fn org(name: &str, host: bool) -> orgs::Organisation {
+    orgs::Organisation {
+        id: OrgId::generate(),
+        name: OrgName::parse(name).unwrap(),
+        kind: OrgKind::Government,
+        is_host: host,
+        created_at: Timestamp::from_micros(1_790_000_000_123_456),
+    }
+}
+
+fn user(name: &str) -> users::User {
+    users::User {
+        id: UserId::generate(),
+        username: Username::parse(name).unwrap(),
+        display_name: DisplayName::parse("Demo Person (fictional)").unwrap(),
+        email: None,
+        disabled: false,
+        created_at: Timestamp::from_micros(1_790_000_000_000_001),
+    }
+}
+
+#[test]
+fn both_backends_have_the_same_migrations() {
+    let (sqlite, postgres) = passage_store::Db::migration_versions();
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, postgres);
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_seed_reference_data() {
+    let t = TestDb::new().await.unwrap();
+    t.db.migrate().await.unwrap();
+    let (applied, known) = t.db.migration_status().await.unwrap();
+    assert_eq!(applied as usize, known);
+    let mut c = t.db.acquire().await.unwrap();
+    assert_eq!(places::counties(&mut c.conn()).await.unwrap().len(), 15);
+    let points = places::crossing_points(&mut c.conn()).await.unwrap();
+    assert!(
+        points
+            .iter()
+            .any(|p| p.name == "Bo Waterside" && p.neighbour.as_deref() == Some("SLE"))
+    );
+    let roles = users::roles(&mut c.conn()).await.unwrap();
+    let names: Vec<&str> = roles.iter().map(|r| r.role.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            Role::ADMINISTRATOR,
+            Role::PROGRAMME_MANAGER,
+            Role::CASEWORKER,
+            Role::BORDER_OFFICER,
+            Role::ME_OFFICER,
+            Role::PARTNER_VIEWER,
+            Role::AUDITOR,
+            Role::DATA_PROTECTION_FOCAL_POINT
+        ]
+    );
+    // Every stored permission is one the code knows.
+    assert!(roles.iter().all(|r| !r.permissions.is_empty()));
+}
+
+#[tokio::test]
+async fn organisations_are_unique_by_name_and_there_is_one_host() {
+    let t = TestDb::new().await.unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    let host = org("IOM Liberia", true);
+    orgs::insert(&mut tx.conn(), &host).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut c = t.db.acquire().await.unwrap();
+    let same_name = org("iom  LIBERIA", false);
+    assert!(matches!(
+        orgs::insert(&mut c.conn(), &same_name).await,
+        Err(StoreError::Conflict)
+    ));
+    let second_host = org("Another host", true);
+    assert!(matches!(
+        orgs::insert(&mut c.conn(), &second_host).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let back = orgs::get(&mut c.conn(), host.id).await.unwrap().unwrap();
+    assert_eq!(back, host, "timestamps and ids round-trip exactly");
+    assert_eq!(orgs::host(&mut c.conn()).await.unwrap(), Some(host.id));
+    assert_eq!(orgs::get(&mut c.conn(), OrgId::generate()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_rolled_back_transaction_leaves_nothing() {
+    let t = TestDb::new().await.unwrap();
+    let o = org("Ministry of Labour", false);
+    {
+        let mut tx = t.db.begin().await.unwrap();
+        orgs::insert(&mut tx.conn(), &o).await.unwrap();
+        audit::append(
+            &mut tx.conn(),
+            &AuditEvent::new(o.created_at, AuditAction::OrgCreated, Channel::Cli),
+        )
+        .await
+        .unwrap();
+        // dropped without commit
+    }
+    let mut c = t.db.acquire().await.unwrap();
+    assert_eq!(orgs::get(&mut c.conn(), o.id).await.unwrap(), None);
+    assert_eq!(audit::head(&mut c.conn()).await.unwrap().0, 0);
+}
+
+#[tokio::test]
+async fn users_memberships_and_grants() {
+    let t = TestDb::new().await.unwrap();
+    let mut c = t.db.acquire().await.unwrap();
+    let o = org("NGO Shelter", false);
+    orgs::insert(&mut c.conn(), &o).await.unwrap();
+    let u = user("caseworker1");
+    users::insert(&mut c.conn(), &u, "$argon2id$fake").await.unwrap();
+    assert!(matches!(
+        users::insert(&mut c.conn(), &user("caseworker1"), "x").await,
+        Err(StoreError::Conflict)
+    ));
+    let (found, hash) = users::by_username(&mut c.conn(), &u.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found, hash.as_str()), (u.clone(), "$argon2id$fake"));
+
+    let at = Timestamp::from_micros(1);
+    users::set_membership(&mut c.conn(), u.id, o.id, &Role::new(Role::CASEWORKER), at)
+        .await
+        .unwrap();
+    let grants = users::grants(&mut c.conn(), u.id).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert!(grants[0].permissions.contains(&Permission::CasesEdit));
+    assert!(!grants[0].permissions.contains(&Permission::AuditView));
+
+    // Changing the role replaces it.
+    users::set_membership(&mut c.conn(), u.id, o.id, &Role::new(Role::AUDITOR), at)
+        .await
+        .unwrap();
+    let grants = users::grants(&mut c.conn(), u.id).await.unwrap();
+    assert_eq!(grants[0].role.as_str(), Role::AUDITOR);
+    assert!(grants[0].permissions.contains(&Permission::AuditView));
+
+    // Unknown roles and users are refused by foreign keys.
+    assert!(
+        users::set_membership(&mut c.conn(), u.id, o.id, &Role::new("wizard"), at)
+            .await
+            .is_err()
+    );
+    assert!(
+        users::set_membership(
+            &mut c.conn(),
+            UserId::generate(),
+            o.id,
+            &Role::new(Role::AUDITOR),
+            at
+        )
+        .await
+        .is_err()
+    );
+
+    let members = users::members(&mut c.conn(), Some(o.id)).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        users::members(&mut c.conn(), Some(OrgId::generate()))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    users::remove_membership(&mut c.conn(), u.id, o.id).await.unwrap();
+    assert!(matches!(
+        users::remove_membership(&mut c.conn(), u.id, o.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn sessions_tokens_and_login_failures() {
+    let t = TestDb::new().await.unwrap();
+    let mut c = t.db.acquire().await.unwrap();
+    let u = user("border1");
+    users::insert(&mut c.conn(), &u, "h").await.unwrap();
+    let s = auth::Session {
+        token_hash: vec![7; 32],
+        user_id: u.id,
+        csrf_token: "csrf".into(),
+        created_at: Timestamp::from_micros(100),
+        last_seen_at: Timestamp::from_micros(100),
+        expires_at: Timestamp::from_micros(1_000),
+    };
+    auth::insert_session(&mut c.conn(), &s).await.unwrap();
+    assert_eq!(
+        auth::session(&mut c.conn(), &[7; 32]).await.unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        auth::count_user_sessions(&mut c.conn(), u.id, Timestamp::from_micros(500))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        auth::delete_stale_sessions(
+            &mut c.conn(),
+            Timestamp::from_micros(500),
+            Timestamp::from_micros(50)
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(auth::delete_user_sessions(&mut c.conn(), u.id).await.unwrap(), 1);
+    assert_eq!(auth::session(&mut c.conn(), &[7; 32]).await.unwrap(), None);
+
+    let tok = auth::ApiToken {
+        id: TokenId::generate(),
+        user_id: u.id,
+        name: "sync script".into(),
+        scope: TokenScope::Read,
+        created_at: Timestamp::from_micros(5),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    auth::insert_token(&mut c.conn(), &tok, &[9; 32]).await.unwrap();
+    assert_eq!(
+        auth::token_by_hash(&mut c.conn(), &[9; 32]).await.unwrap(),
+        Some(tok.clone())
+    );
+    assert!(matches!(
+        auth::revoke_token(
+            &mut c.conn(),
+            tok.id,
+            UserId::generate(),
+            Timestamp::from_micros(6)
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    auth::revoke_token(&mut c.conn(), tok.id, u.id, Timestamp::from_micros(6))
+        .await
+        .unwrap();
+    let revoked = auth::token_by_hash(&mut c.conn(), &[9; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(Timestamp::from_micros(6)));
+
+    for i in 0..3 {
+        auth::record_login_failure(&mut c.conn(), b"acct", b"addr", Timestamp::from_micros(10 + i))
+            .await
+            .unwrap();
+    }
+    auth::record_login_failure(&mut c.conn(), b"other", b"addr", Timestamp::from_micros(20))
+        .await
+        .unwrap();
+    let counts = auth::login_failures_since(&mut c.conn(), b"acct", b"addr", Timestamp::from_micros(10))
+        .await
+        .unwrap();
+    assert_eq!(counts, (2, 3));
+    auth::clear_login_failures(&mut c.conn(), b"acct").await.unwrap();
+    let counts = auth::login_failures_since(&mut c.conn(), b"acct", b"addr", Timestamp::from_micros(0))
+        .await
+        .unwrap();
+    assert_eq!(counts, (0, 1));
+
+    let k1 = auth::installation_key(&mut c.conn(), Timestamp::from_micros(1), &[1; 32])
+        .await
+        .unwrap();
+    let k2 = auth::installation_key(&mut c.conn(), Timestamp::from_micros(2), &[2; 32])
+        .await
+        .unwrap();
+    assert_eq!(k1, vec![1; 32]);
+    assert_eq!(k2, k1, "the key is created once");
+}
+
+#[tokio::test]
+async fn audit_events_chain_and_cannot_be_changed() {
+    let t = TestDb::new().await.unwrap();
+    let mut c = t.db.acquire().await.unwrap();
+    let o = org("Liberia Immigration Service", false);
+    orgs::insert(&mut c.conn(), &o).await.unwrap();
+    for i in 0..3 {
+        let e = AuditEvent::new(
+            Timestamp::from_micros(1_000 + i),
+            AuditAction::OrgCreated,
+            Channel::Web,
+        )
+        .org(Some(o.id))
+        .target("organisation", o.id)
+        .detail("n", i);
+        assert_eq!(audit::append(&mut c.conn(), &e).await.unwrap(), i + 1);
+    }
+    let events = audit::batch_after(&mut c.conn(), 0, 100).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0].prev_hash, vec![0; 32]);
+    assert_eq!(events[1].prev_hash, events[0].hash);
+    assert_eq!(events[2].prev_hash, events[1].hash);
+    assert_eq!(
+        audit::head(&mut c.conn()).await.unwrap(),
+        (3, events[2].hash.clone())
+    );
+    for e in &events {
+        assert_eq!(
+            passage_crypto::chain_hash(&e.prev_hash, &e.canonical_bytes()).to_vec(),
+            e.hash
+        );
+    }
+
+    assert!(
+        passage_store::exec!(
+            &mut c.conn(),
+            sqlx::query("update audit_events set outcome = 'denied'")
+        )
+        .is_err()
+    );
+    assert!(passage_store::exec!(&mut c.conn(), sqlx::query("delete from audit_events")).is_err());
+
+    let filter = audit::Filter {
+        org: Some(o.id),
+        action_prefix: Some("org.".into()),
+        limit: 2,
+        ..Default::default()
+    };
+    let page = audit::list(&mut c.conn(), &filter).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2]);
+    let older = audit::list(
+        &mut c.conn(),
+        &audit::Filter {
+            before_seq: Some(2),
+            ..filter.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(older.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    let none = audit::list(
+        &mut c.conn(),
+        &audit::Filter {
+            action_prefix: Some("auth.".into()),
+            ..filter
+        },
+    )
+    .await
+    .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        audit::count_since(&mut c.conn(), None, Timestamp::from_micros(1_001))
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_never_fork_the_chain() {
+    let t = TestDb::new().await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let db = t.db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = db.begin().await.unwrap();
+            let e = AuditEvent::new(Timestamp::from_micros(i), AuditAction::Login, Channel::Web);
+            audit::append(&mut tx.conn(), &e).await.unwrap();
+            tx.commit().await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut c = t.db.acquire().await.unwrap();
+    let events = audit::batch_after(&mut c.conn(), 0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=24).collect::<Vec<_>>()
+    );
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+}
