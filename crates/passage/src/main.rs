@@ -1,1 +1,483 @@
-fn main() {}
+//! `passage`: one binary to serve Passage, seed a demo, migrate, administer and verify.
+
+mod config;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use config::{Config, Overrides};
+use passage_domain::{Actor, SystemClock};
+use passage_service::{Ctx, NewUser, Passage};
+use passage_store::Db;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "passage",
+    version,
+    about = "Migration case work and evidence, in one binary"
+)]
+struct Cli {
+    /// Where Passage keeps its SQLite database and files.
+    #[arg(long, global = true, env = "PASSAGE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of the embedded SQLite file.
+    #[arg(long, global = true, env = "PASSAGE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// A TOML configuration file (default: passage.toml in the data dir, if present).
+    #[arg(long, global = true, env = "PASSAGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the web pages and API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, env = "PASSAGE_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Create (or reuse) a demo data dir with fictional data set in Liberia, then serve it.
+    Demo {
+        #[arg(long, env = "PASSAGE_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check the configuration, data dir and database, and report what would be used.
+    CheckConfig,
+    /// Administer organisations and accounts.
+    #[command(subcommand)]
+    Admin(Admin),
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum Admin {
+    /// Create an organisation.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        /// un_agency, government, ngo or other.
+        #[arg(long, default_value = "government")]
+        kind: String,
+        /// This organisation hosts the installation (its administrators manage all others).
+        #[arg(long)]
+        host: bool,
+    },
+    /// Create an account with a role in an organisation. The password is read from standard
+    /// input with --password-stdin, otherwise generated and printed once.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Organisation name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Give an existing user a role in an organisation.
+    AddMember {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Set a new password (read from stdin with --password-stdin, else generated) and end
+    /// the user's sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts with their organisations and roles.
+    ListUsers,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the hash chain; exits 1 and names the first broken link if any row was edited,
+    /// inserted or deleted.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PASSAGE_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let json = std::env::var("PASSAGE_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let default_dir = if matches!(cli.command, Command::Demo { .. }) {
+        "passage-demo"
+    } else {
+        "passage-data"
+    };
+    let listen = match &cli.command {
+        Command::Serve { listen } | Command::Demo { listen } => listen.clone(),
+        _ => None,
+    };
+    let config = Config::resolve(Overrides {
+        config_file: cli.config.clone(),
+        data_dir: cli.data_dir.clone().unwrap_or_else(|| PathBuf::from(default_dir)),
+        listen,
+        database_url: cli.database_url.clone(),
+    })?;
+
+    match cli.command {
+        Command::Serve { .. } => serve(config, None).await,
+        Command::Demo { .. } => demo(config).await,
+        Command::Migrate => {
+            let db = open(&config).await?;
+            let (applied, known) = db.migration_status().await?;
+            println!(
+                "database {} is at migration {applied} of {known}",
+                config.database.redacted()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => check_config(&config).await,
+        Command::Admin(cmd) => admin(&config, cmd).await,
+        Command::Audit(AuditCommand::Verify) => {
+            let svc = service(&config).await?;
+            let report = svc.verify_audit_chain(&Actor::Operator).await?;
+            match report.first_break {
+                None => {
+                    println!("audit chain intact: {} events verified", report.checked);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    println!(
+                        "audit chain BROKEN at event {}: {} ({} events before it verified)",
+                        b.seq, b.reason, report.checked
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+/// Prepare the data dir, connect and migrate.
+async fn open(config: &Config) -> Result<Db> {
+    config::prepare_data_dir(&config.data_dir)?;
+    let db = Db::connect(&config.database)
+        .await
+        .with_context(|| format!("cannot open database {}", config.database.redacted()))?;
+    db.migrate()
+        .await
+        .with_context(|| format!("cannot migrate database {}", config.database.redacted()))?;
+    Ok(db)
+}
+
+async fn service(config: &Config) -> Result<Passage> {
+    let db = open(config).await?;
+    let hasher = passage_crypto::PasswordHasher::standard()?;
+    Ok(Passage::new(db, Arc::new(SystemClock), hasher, config.settings.clone()).await?)
+}
+
+async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
+    // Bind first: if the port is taken, fail before touching the database.
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program is using it; choose another with --listen)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen on {}: {e}{hint}", config.listen)
+    })?;
+    let svc = service(&config).await?;
+    let app = passage_server::router(
+        svc.clone(),
+        passage_server::ServerOptions {
+            secure: config.secure,
+            trust_proxy: config.trust_proxy,
+        },
+    );
+    if let Some(text) = banner {
+        println!("{text}");
+    }
+    println!(
+        "Passage is serving http://{}/ (database: {})",
+        listener.local_addr()?,
+        config.database.redacted()
+    );
+
+    let pruner = svc.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = pruner.prune().await {
+                tracing::warn!(error = %e, "pruning sessions failed");
+            }
+        }
+    });
+
+    passage_server::serve(listener, app, shutdown_signal())
+        .await
+        .context("server failed")?;
+    svc.db().close().await;
+    println!("Passage stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+const DEMO_ACCOUNTS_FILE: &str = "demo-accounts.txt";
+
+async fn demo(config: Config) -> Result<ExitCode> {
+    let svc = service(&config).await?;
+    let accounts_file = config.data_dir.join(DEMO_ACCOUNTS_FILE);
+    if svc.is_empty().await? {
+        let accounts = svc.seed_demo().await?;
+        let mut text = String::from(
+            "# Passage demo accounts (fictional). Anyone who can read this file can sign in: delete it\n\
+             # and the demo data dir when you are done.\n",
+        );
+        for a in &accounts {
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                a.username, a.password, a.role, a.organisation
+            ));
+        }
+        write_private(&accounts_file, &text)?;
+    } else if !accounts_file.exists() {
+        bail!(
+            "{} already holds data that is not a Passage demo; use `passage serve` for it, or choose another --data-dir",
+            config.data_dir.display()
+        );
+    }
+    let text = std::fs::read_to_string(&accounts_file)
+        .with_context(|| format!("cannot read {}", accounts_file.display()))?;
+    let mut banner = format!(
+        "Passage demo — generated, fictional data set in Liberia ({}).\nSign in with one of these accounts:\n\n  {:<20} {:<30} {:<28} {}\n",
+        config.data_dir.display(),
+        "username",
+        "password",
+        "role",
+        "organisation"
+    );
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if let [user, password, role, org] = f.as_slice() {
+            banner.push_str(&format!("  {user:<20} {password:<30} {role:<28} {org}\n"));
+        }
+    }
+    drop(svc);
+    serve(config, Some(banner)).await
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+async fn check_config(config: &Config) -> Result<ExitCode> {
+    println!(
+        "config file:   {}",
+        config
+            .source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none (defaults)".to_owned())
+    );
+    println!("data dir:      {}", config.data_dir.display());
+    println!("listen:        {}", config.listen);
+    println!(
+        "secure cookies and HSTS: {}",
+        if config.secure {
+            "yes (public_url is https)"
+        } else {
+            "no (plain http)"
+        }
+    );
+    println!("database:      {}", config.database.redacted());
+    let mut ok = true;
+    match config::prepare_data_dir(&config.data_dir) {
+        Ok(()) => println!("data dir:      writable"),
+        Err(e) => {
+            println!("data dir:      PROBLEM: {e:#}");
+            ok = false;
+        }
+    }
+    if ok {
+        match Db::connect(&config.database).await {
+            Ok(db) => {
+                let (applied, known) = db.migration_status().await?;
+                let state = if applied as usize == known {
+                    "up to date"
+                } else {
+                    "will be migrated at start"
+                };
+                println!("database:      reachable, {applied} of {known} migrations applied ({state})");
+            }
+            Err(e) => {
+                println!("database:      PROBLEM: {e}");
+                ok = false;
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn password_input(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the password from standard input")?;
+        let password = text.lines().next().unwrap_or_default().to_owned();
+        Ok((password, false))
+    } else {
+        Ok((format!("pw-{}", passage_crypto::random_token("")?), true))
+    }
+}
+
+async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
+    let svc = service(config).await?;
+    let (operator, ctx) = (Actor::Operator, Ctx::cli());
+    match cmd {
+        Admin::CreateOrg { name, kind, host } => {
+            let org = svc.create_org(&operator, &ctx, &name, &kind, host).await?;
+            println!("created organisation {} ({})", org.name, org.id);
+        }
+        Admin::CreateUser {
+            username,
+            name,
+            email,
+            org,
+            role,
+            password_stdin,
+        } => {
+            let org = svc
+                .organisation_named(&operator, &org)
+                .await
+                .context("organisation")?;
+            let (password, generated) = password_input(password_stdin)?;
+            let new = NewUser {
+                username,
+                display_name: name,
+                email,
+                password: password.clone(),
+                org: org.id,
+                role,
+            };
+            let user = svc.create_user(&operator, &ctx, &new).await?;
+            println!("created user {} in {}", user.username, org.name);
+            if generated {
+                println!("initial password (shown once): {password}");
+            }
+        }
+        Admin::AddMember { username, org, role } => {
+            let org = svc
+                .organisation_named(&operator, &org)
+                .await
+                .context("organisation")?;
+            let user = svc
+                .add_member(&operator, &ctx, &username, org.id, &role)
+                .await
+                .context("user")?;
+            println!("{} is now {role} in {}", user.username, org.name);
+        }
+        Admin::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let (password, generated) = password_input(password_stdin)?;
+            let user = svc
+                .reset_password(&operator, &ctx, &username, &password)
+                .await
+                .context("user")?;
+            println!("password reset for {}; their sessions have ended", user.username);
+            if generated {
+                println!("new password (shown once): {password}");
+            }
+        }
+        Admin::ListUsers => {
+            let members = svc.users(&operator, &ctx).await?;
+            let orgs = svc.organisations(&operator).await?;
+            println!("{:<24} {:<36} {:<28} organisation", "username", "name", "role");
+            for m in members {
+                let org = orgs
+                    .iter()
+                    .find(|o| o.id == m.org)
+                    .map(|o| o.name.to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{:<24} {:<36} {:<28} {org}",
+                    m.user.username, m.user.display_name, m.role
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,1 +1,122 @@
+//! Passage's use cases. The web server and the CLI both call these, so neither can skip a
+//! permission check or an audit event: each method authenticates or authorises through the
+//! domain policy, reads or writes through the store, and appends its audit event in the same
+//! transaction as the change.
 
+mod audit_trail;
+mod error;
+mod organisations;
+mod sessions;
+
+pub mod demo;
+
+pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
+pub use error::ServiceError;
+pub use organisations::{HomeSummary, NewUser};
+pub use passage_store::auth::ApiToken;
+pub use passage_store::orgs::Organisation;
+pub use passage_store::places::{County, CrossingPoint};
+pub use passage_store::users::{Member, RoleInfo, User};
+pub use sessions::{Authenticated, NewSession};
+
+use passage_crypto::PasswordHasher;
+use passage_domain::{Actor, Channel, Clock, Denied, Permission, Scope};
+use passage_store::{Db, auth};
+use std::sync::Arc;
+
+/// Limits that protect sign-in and sessions.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A session ends after this long without a request.
+    pub session_idle_secs: i64,
+    /// A session ends this long after sign-in, however active.
+    pub session_absolute_secs: i64,
+    /// Failed sign-ins are counted over this window.
+    pub throttle_window_secs: i64,
+    /// Failures per account within the window before sign-in is refused.
+    pub max_failures_per_account: i64,
+    /// Failures per client address within the window before sign-in is refused.
+    pub max_failures_per_address: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            throttle_window_secs: 15 * 60,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+        }
+    }
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub channel: Channel,
+    pub request_id: Option<String>,
+}
+
+impl Ctx {
+    pub fn cli() -> Self {
+        Self {
+            channel: Channel::Cli,
+            request_id: None,
+        }
+    }
+}
+
+/// The application: database, clock, password hasher and settings.
+#[derive(Debug, Clone)]
+pub struct Passage {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    settings: Settings,
+    throttle_key: Arc<Vec<u8>>,
+}
+
+impl Passage {
+    /// Ready the service on a migrated database.
+    pub async fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        settings: Settings,
+    ) -> Result<Self, ServiceError> {
+        let fresh: [u8; 32] = passage_crypto::random_bytes()?;
+        let mut tx = db.begin().await?;
+        let key = auth::installation_key(&mut tx.conn(), clock.now(), &fresh).await?;
+        tx.commit().await?;
+        Ok(Self {
+            db,
+            clock,
+            hasher,
+            settings,
+            throttle_key: Arc::new(key),
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether the database answers (for readiness probes).
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.db.ping().await?;
+        Ok(())
+    }
+}
+
+/// Ask the domain policy; a refusal becomes the matching service error.
+fn authorize(actor: &Actor, permission: Permission, scope: Scope) -> Result<(), ServiceError> {
+    actor.authorize(permission, scope).map_err(|d| match d {
+        Denied::NotFound => ServiceError::NotFound,
+        other => ServiceError::Denied(other),
+    })
+}

@@ -1,0 +1,144 @@
+//! The one place where errors become HTTP responses. Pages get an HTML error page, the API a
+//! JSON body `{"error": {"code", "message"}}`. Internal causes are logged with the request id
+//! and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use passage_domain::Denied;
+use passage_service::ServiceError;
+
+/// Status, stable code and user-facing message for a service error.
+pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
+    match e {
+        ServiceError::Invalid(v) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", v.to_string()),
+        ServiceError::Denied(Denied::NotFound) | ServiceError::NotFound => {
+            (StatusCode::NOT_FOUND, "not_found", "Not found.".to_owned())
+        }
+        ServiceError::Denied(d) => (StatusCode::FORBIDDEN, "forbidden", format!("Forbidden: {d}.")),
+        ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict", capitalise(&e.to_string())),
+        ServiceError::BadCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "Wrong username or password.".to_owned(),
+        ),
+        ServiceError::Throttled { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            capitalise(&e.to_string()) + ".",
+        ),
+        ServiceError::SessionExpired => (
+            StatusCode::UNAUTHORIZED,
+            "session_expired",
+            capitalise(&e.to_string()) + ".",
+        ),
+        ServiceError::BadToken => (
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            capitalise(&e.to_string()) + ".",
+        ),
+        ServiceError::Unavailable(cause) => {
+            tracing::error!(%cause, "database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The database is not reachable; please try again shortly.".to_owned(),
+            )
+        }
+        ServiceError::Internal(cause) => {
+            tracing::error!(%cause, "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side; the request id in the response headers helps the administrator find it.".to_owned(),
+            )
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn retry_after(e: &ServiceError, mut response: Response) -> Response {
+    if let ServiceError::Throttled { retry_after_secs } = e
+        && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// An error on an HTML page.
+#[derive(Debug)]
+pub enum PageError {
+    Service(ServiceError),
+    /// A request the server refuses before any use case runs (e.g. CSRF).
+    Refused(StatusCode, String),
+}
+
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message, service_error) = match self {
+            Self::Service(ServiceError::SessionExpired) => {
+                return axum::response::Redirect::to("/login?expired=1").into_response();
+            }
+            Self::Service(e) => {
+                let (status, _, message) = classify(&e);
+                (status, message, Some(e))
+            }
+            Self::Refused(status, message) => (status, message, None),
+        };
+        let page = crate::pages::ErrorPage {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or(""),
+            message,
+        };
+        let body = askama::Template::render(&page).unwrap_or_else(|_| "Error".to_owned());
+        let response = (status, Html(body)).into_response();
+        match service_error {
+            Some(e) => retry_after(&e, response),
+            None => response,
+        }
+    }
+}
+
+/// An error in the JSON API.
+#[derive(Debug)]
+pub enum ApiError {
+    Service(ServiceError),
+    Refused(StatusCode, &'static str, String),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self::Service(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, service_error) = match self {
+            Self::Service(e) => {
+                let (status, code, message) = classify(&e);
+                (status, code, message, Some(e))
+            }
+            Self::Refused(status, code, message) => (status, code, message, None),
+        };
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let response = (status, axum::Json(body)).into_response();
+        match service_error {
+            Some(e) => retry_after(&e, response),
+            None => response,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Reading and verifying the audit trail.
+
+use crate::error::ServiceError;
+use crate::{Ctx, Passage, authorize};
+use passage_domain::audit::ChainedEvent;
+use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp, UserId};
+use passage_store::audit::{self, Filter};
+
+/// What an auditor asks for.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// One organisation; `None` means every organisation the reader may audit.
+    pub org: Option<OrgId>,
+    /// e.g. "auth." or "auth.login_failed".
+    pub action_prefix: Option<String>,
+    pub actor: Option<UserId>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub before_seq: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<ChainedEvent>,
+    /// Pass as `before_seq` for the next (older) page.
+    pub next_before: Option<i64>,
+}
+
+/// Where the chain first breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub checked: i64,
+    pub first_break: Option<ChainBreak>,
+}
+
+const MAX_PAGE: i64 = 200;
+
+impl Passage {
+    /// Audit events, newest first. The reader sees the organisations they may audit; events
+    /// about no organisation (sign-ins) only with installation-wide audit rights.
+    pub async fn audit_events(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        q: &AuditQuery,
+    ) -> Result<AuditPage, ServiceError> {
+        let org = match (q.org, actor.orgs_with(Permission::AuditView)) {
+            (Some(org), _) => {
+                authorize(actor, Permission::AuditView, Scope::Org(org))?;
+                Some(org)
+            }
+            (None, None) => None,
+            (None, Some(orgs)) => match orgs.as_slice() {
+                [only] => Some(*only),
+                [] => return Err(ServiceError::Denied(passage_domain::Denied::Forbidden)),
+                // Several organisations: show the first; the page offers the others.
+                [first, ..] => Some(*first),
+            },
+        };
+        let limit = q.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        let filter = Filter {
+            org,
+            action_prefix: q.action_prefix.clone().filter(|a| !a.trim().is_empty()),
+            actor: q.actor,
+            since: q.since,
+            until: q.until,
+            before_seq: q.before_seq,
+            limit,
+        };
+        let mut tx = self.db.begin().await?;
+        let events = audit::list(&mut tx.conn(), &filter).await?;
+        let viewed = self
+            .event(ctx, AuditAction::AuditViewed, actor.user_id())
+            .org(org)
+            .detail("count", events.len());
+        audit::append(&mut tx.conn(), &viewed).await?;
+        tx.commit().await?;
+        let next_before = (events.len() as i64 == limit)
+            .then(|| events.last().map(|e| e.seq))
+            .flatten();
+        Ok(AuditPage { events, next_before })
+    }
+
+    /// Walk the whole chain and report the first broken link: an edited event (its hash no
+    /// longer matches), a deleted or inserted one (the sequence or the link to the previous
+    /// hash breaks), or events removed from the end (the head disagrees).
+    pub async fn verify_audit_chain(&self, actor: &Actor) -> Result<ChainReport, ServiceError> {
+        authorize(actor, Permission::AuditView, Scope::Installation)?;
+        const BATCH: i64 = 1000;
+        let mut pooled = self.db.acquire().await?;
+        let mut c = pooled.conn();
+        let mut expected_seq = 1;
+        let mut prev_hash = vec![0u8; 32];
+        let broken = |seq, reason: &str| ChainReport {
+            checked: seq - 1,
+            first_break: Some(ChainBreak {
+                seq,
+                reason: reason.to_owned(),
+            }),
+        };
+        loop {
+            let batch = audit::batch_after(&mut c, expected_seq - 1, BATCH).await?;
+            let done = (batch.len() as i64) < BATCH;
+            for event in batch {
+                if event.seq != expected_seq {
+                    return Ok(broken(expected_seq, "event is missing: it was deleted"));
+                }
+                if event.prev_hash != prev_hash {
+                    return Ok(broken(
+                        event.seq,
+                        "does not link to the event before it: an event was changed, inserted or deleted",
+                    ));
+                }
+                let hash = passage_crypto::chain_hash(&event.prev_hash, &event.canonical_bytes());
+                if !passage_crypto::constant_time_eq(&hash, &event.hash) {
+                    return Ok(broken(event.seq, "contents were changed after it was written"));
+                }
+                prev_hash = event.hash;
+                expected_seq += 1;
+            }
+            if done {
+                break;
+            }
+        }
+        let (head_seq, head_hash) = audit::head(&mut c).await?;
+        if head_seq != expected_seq - 1 || head_hash != prev_hash {
+            return Ok(broken(
+                expected_seq,
+                &format!(
+                    "the chain ends at event {} but {head_seq} were written: events at the end were deleted",
+                    expected_seq - 1
+                ),
+            ));
+        }
+        Ok(ChainReport {
+            checked: expected_seq - 1,
+            first_break: None,
+        })
+    }
+}

@@ -1,0 +1,53 @@
+use passage_domain::{Denied, InvalidValue};
+use passage_store::StoreError;
+
+/// Everything a use case can answer besides success. The server maps these to HTTP statuses
+/// in one place; the CLI prints them. Messages never contain personal values.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(#[from] InvalidValue),
+    #[error("{0}")]
+    Denied(Denied),
+    #[error("not found")]
+    NotFound,
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: i64 },
+    #[error("your session has ended; please sign in again")]
+    SessionExpired,
+    #[error("the API token is unknown, expired or revoked")]
+    BadToken,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict => Self::Conflict("a record with the same key"),
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<passage_crypto::CryptoError> for ServiceError {
+    fn from(e: passage_crypto::CryptoError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// Rename a uniqueness conflict after the thing that clashed.
+pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(StoreError) -> ServiceError {
+    move |e| match e {
+        StoreError::Conflict => ServiceError::Conflict(what),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,341 @@
+//! Signing in and out, browser sessions and API tokens.
+
+use crate::error::ServiceError;
+use crate::{Ctx, Passage};
+use passage_crypto::{keyed_hash, random_token, sha256};
+use passage_domain::{
+    Actor, AuditAction, AuditEvent, Outcome, Timestamp, TokenId, TokenScope, UserId, Username,
+};
+use passage_store::auth::{self, ApiToken, Session};
+use passage_store::users::{self, User};
+use passage_store::{Conn, audit, orgs};
+
+/// A fresh browser session: the secret goes into the cookie, only its digest is stored.
+#[derive(Debug)]
+pub struct NewSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub user_id: UserId,
+}
+
+/// A request's authenticated identity.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub actor: Actor,
+    pub user: User,
+    /// Set for browser sessions: the token every state-changing request must carry.
+    pub csrf_token: Option<String>,
+    /// Set for browser sessions: identifies the session for sign-out.
+    pub session_hash: Option<Vec<u8>>,
+}
+
+/// Do not write `last_seen_at` on every request; once a minute is precise enough for a
+/// 30-minute idle limit and keeps reads from becoming writes.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+impl Passage {
+    pub(crate) async fn actor_for(
+        &self,
+        conn: &mut Conn<'_>,
+        user: UserId,
+        token_scope: Option<TokenScope>,
+    ) -> Result<Actor, ServiceError> {
+        let grants = users::grants(conn, user).await?;
+        let host = orgs::host(conn).await?;
+        let host_org = host.filter(|h| grants.iter().any(|g| g.org == *h));
+        Ok(Actor::User {
+            id: user,
+            host_org,
+            grants,
+            token_scope,
+        })
+    }
+
+    /// Check a username and password and open a session. Failures are counted per account and
+    /// per client address (stored only as keyed hashes) and refused beyond the limits.
+    pub async fn login(
+        &self,
+        ctx: &Ctx,
+        username: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<NewSession, ServiceError> {
+        let now = self.clock.now();
+        let normalised = username.trim().to_lowercase();
+        let account_key = keyed_hash(&self.throttle_key, format!("account:{normalised}").as_bytes());
+        let address_key = keyed_hash(&self.throttle_key, format!("address:{client_address}").as_bytes());
+        let window_start = now.plus_seconds(-self.settings.throttle_window_secs);
+
+        let (found, (by_account, by_address)) = {
+            let mut pooled = self.db.acquire().await?;
+            let mut c = pooled.conn();
+            let found = match Username::parse(&normalised) {
+                Ok(name) => users::by_username(&mut c, &name).await?,
+                Err(_) => None,
+            };
+            let counts = auth::login_failures_since(&mut c, &account_key, &address_key, window_start).await?;
+            (found, counts)
+        };
+        let target = found.as_ref().map(|(u, _)| u.id);
+
+        if by_account >= self.settings.max_failures_per_account
+            || by_address >= self.settings.max_failures_per_address
+        {
+            let mut tx = self.db.begin().await?;
+            let event = self
+                .event(ctx, AuditAction::LoginThrottled, None)
+                .outcome(Outcome::Denied);
+            audit::append(&mut tx.conn(), &with_target(event, target)).await?;
+            tx.commit().await?;
+            return Err(ServiceError::Throttled {
+                retry_after_secs: self.settings.throttle_window_secs,
+            });
+        }
+
+        // Argon2 is deliberately slow: run it off the async workers, and outside any
+        // transaction so that it never holds SQLite's write lock.
+        let hasher = self.hasher.clone();
+        let (password, stored) = (password.to_owned(), found.as_ref().map(|(_, h)| h.clone()));
+        let verified = tokio::task::spawn_blocking(move || hasher.verify(&password, stored.as_deref()))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let user = match found {
+            Some((user, _)) if verified && !user.disabled => user,
+            _ => {
+                let mut tx = self.db.begin().await?;
+                auth::record_login_failure(&mut tx.conn(), &account_key, &address_key, now).await?;
+                let event = self
+                    .event(ctx, AuditAction::LoginFailed, None)
+                    .outcome(Outcome::Failure);
+                audit::append(&mut tx.conn(), &with_target(event, target)).await?;
+                tx.commit().await?;
+                return Err(ServiceError::BadCredentials);
+            }
+        };
+
+        let token = random_token("")?;
+        let csrf_token = random_token("")?;
+        let session = Session {
+            token_hash: sha256(token.as_bytes()).to_vec(),
+            user_id: user.id,
+            csrf_token: csrf_token.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.plus_seconds(self.settings.session_absolute_secs),
+        };
+        let mut tx = self.db.begin().await?;
+        auth::clear_login_failures(&mut tx.conn(), &account_key).await?;
+        auth::insert_session(&mut tx.conn(), &session).await?;
+        audit::append(
+            &mut tx.conn(),
+            &self.event(ctx, AuditAction::Login, Some(user.id)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(NewSession {
+            token,
+            csrf_token,
+            user_id: user.id,
+        })
+    }
+
+    /// Resolve a session cookie, enforcing the idle and absolute limits.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Authenticated, ServiceError> {
+        let now = self.clock.now();
+        let hash = sha256(token.as_bytes()).to_vec();
+        let mut pooled = self.db.acquire().await?;
+        let mut c = pooled.conn();
+        let session = auth::session(&mut c, &hash)
+            .await?
+            .ok_or(ServiceError::SessionExpired)?;
+        let idle_limit = session.last_seen_at.plus_seconds(self.settings.session_idle_secs);
+        if now >= session.expires_at || now >= idle_limit {
+            auth::delete_session(&mut c, &hash).await?;
+            return Err(ServiceError::SessionExpired);
+        }
+        let user = users::get(&mut c, session.user_id)
+            .await?
+            .ok_or(ServiceError::SessionExpired)?;
+        if user.disabled {
+            return Err(ServiceError::SessionExpired);
+        }
+        if session.last_seen_at.seconds_until(now) >= TOUCH_EVERY_SECS {
+            auth::touch_session(&mut c, &hash, now).await?;
+        }
+        let actor = self.actor_for(&mut c, user.id, None).await?;
+        Ok(Authenticated {
+            actor,
+            user,
+            csrf_token: Some(session.csrf_token),
+            session_hash: Some(hash),
+        })
+    }
+
+    /// Resolve an API token (`Authorization: Bearer psg_…`).
+    pub async fn authenticate_token(&self, token: &str) -> Result<Authenticated, ServiceError> {
+        let now = self.clock.now();
+        let hash = sha256(token.as_bytes());
+        let mut pooled = self.db.acquire().await?;
+        let mut c = pooled.conn();
+        let stored = auth::token_by_hash(&mut c, &hash)
+            .await?
+            .ok_or(ServiceError::BadToken)?;
+        if stored.revoked_at.is_some() || stored.expires_at.is_some_and(|e| now >= e) {
+            return Err(ServiceError::BadToken);
+        }
+        let user = users::get(&mut c, stored.user_id)
+            .await?
+            .ok_or(ServiceError::BadToken)?;
+        if user.disabled {
+            return Err(ServiceError::BadToken);
+        }
+        if stored
+            .last_used_at
+            .is_none_or(|t| t.seconds_until(now) >= TOUCH_EVERY_SECS)
+        {
+            auth::touch_token(&mut c, stored.id, now).await?;
+        }
+        let actor = self.actor_for(&mut c, user.id, Some(stored.scope)).await?;
+        Ok(Authenticated {
+            actor,
+            user,
+            csrf_token: None,
+            session_hash: None,
+        })
+    }
+
+    /// End this session.
+    pub async fn logout(&self, ctx: &Ctx, who: &Authenticated) -> Result<(), ServiceError> {
+        let mut tx = self.db.begin().await?;
+        if let Some(hash) = &who.session_hash {
+            auth::delete_session(&mut tx.conn(), hash).await?;
+        }
+        audit::append(
+            &mut tx.conn(),
+            &self.event(ctx, AuditAction::Logout, Some(who.user.id)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// End every session of this user (a lost tablet, a shared computer).
+    pub async fn logout_everywhere(&self, ctx: &Ctx, user: UserId) -> Result<u64, ServiceError> {
+        let mut tx = self.db.begin().await?;
+        let ended = auth::delete_user_sessions(&mut tx.conn(), user).await?;
+        let event = self
+            .event(ctx, AuditAction::LogoutEverywhere, Some(user))
+            .detail("sessions_ended", ended);
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Remove sessions and failure records that no longer matter (run periodically).
+    pub async fn prune(&self) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        auth::delete_stale_sessions(
+            &mut tx.conn(),
+            now,
+            now.plus_seconds(-self.settings.session_idle_secs),
+        )
+        .await?;
+        auth::prune_login_failures(
+            &mut tx.conn(),
+            now.plus_seconds(-self.settings.throttle_window_secs),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Issue a personal access token; the secret is returned once and never stored.
+    /// Only a signed-in person can issue one (not another token).
+    pub async fn create_token(
+        &self,
+        ctx: &Ctx,
+        who: &Authenticated,
+        name: &str,
+        scope: TokenScope,
+        valid_days: Option<i64>,
+    ) -> Result<(ApiToken, String), ServiceError> {
+        if who.session_hash.is_none() {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 80 {
+            return Err(passage_domain::InvalidValue::new("name", "must be 1 to 80 characters").into());
+        }
+        if let Some(days) = valid_days
+            && !(1..=366).contains(&days)
+        {
+            return Err(passage_domain::InvalidValue::new("valid_days", "must be between 1 and 366").into());
+        }
+        let now = self.clock.now();
+        let secret = random_token("psg_")?;
+        let token = ApiToken {
+            id: TokenId::generate(),
+            user_id: who.user.id,
+            name: name.to_owned(),
+            scope,
+            created_at: now,
+            expires_at: valid_days.map(|d| now.plus_seconds(d * 86_400)),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        let mut tx = self.db.begin().await?;
+        auth::insert_token(&mut tx.conn(), &token, &sha256(secret.as_bytes())).await?;
+        let event = self
+            .event(ctx, AuditAction::TokenCreated, Some(who.user.id))
+            .target("api_token", token.id)
+            .detail("scope", scope.as_str());
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok((token, secret))
+    }
+
+    pub async fn tokens(&self, who: &Authenticated) -> Result<Vec<ApiToken>, ServiceError> {
+        let mut pooled = self.db.acquire().await?;
+        Ok(auth::tokens_of(&mut pooled.conn(), who.user.id).await?)
+    }
+
+    pub async fn revoke_token(
+        &self,
+        ctx: &Ctx,
+        who: &Authenticated,
+        id: TokenId,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.db.begin().await?;
+        auth::revoke_token(&mut tx.conn(), id, who.user.id, self.clock.now()).await?;
+        let event = self
+            .event(ctx, AuditAction::TokenRevoked, Some(who.user.id))
+            .target("api_token", id);
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn active_sessions(&self, user: UserId) -> Result<i64, ServiceError> {
+        let mut pooled = self.db.acquire().await?;
+        Ok(auth::count_user_sessions(&mut pooled.conn(), user, self.clock.now()).await?)
+    }
+
+    /// An audit event stamped with now, the channel and the request id.
+    pub(crate) fn event(&self, ctx: &Ctx, action: AuditAction, actor: Option<UserId>) -> AuditEvent {
+        AuditEvent::new(self.clock.now(), action, ctx.channel)
+            .actor(actor)
+            .request_id(ctx.request_id.clone())
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+fn with_target(event: AuditEvent, user: Option<UserId>) -> AuditEvent {
+    match user {
+        Some(id) => event.target("user", id),
+        None => event.detail("account", "unknown"),
+    }
+}
