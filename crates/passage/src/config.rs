@@ -105,7 +105,7 @@ fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         let message = e.message().trim().to_owned();
         match line {
             Some(line) => anyhow::anyhow!("config file {}, line {line}: {message}", path.display()),

@@ -309,7 +309,7 @@ async fn demo(config: Config) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&accounts_file)
         .with_context(|| format!("cannot read {}", accounts_file.display()))?;
     let mut banner = format!(
-        "Passage demo — generated, fictional data set in Liberia ({}).\nSign in with one of these accounts:\n\n  {:<20} {:<30} {:<28} {}\n",
+        "Passage demo — generated, fictional data set in Liberia ({}).\nSign in with one of these accounts:\n\n  {:<20} {:<38} {:<28} {}\n",
         config.data_dir.display(),
         "username",
         "password",
@@ -319,7 +319,7 @@ async fn demo(config: Config) -> Result<ExitCode> {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let f: Vec<&str> = line.split('\t').collect();
         if let [user, password, role, org] = f.as_slice() {
-            banner.push_str(&format!("  {user:<20} {password:<30} {role:<28} {org}\n"));
+            banner.push_str(&format!("  {user:<20} {password:<38} {role:<28} {org}\n"));
         }
     }
     drop(svc);

@@ -62,14 +62,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Whether the request came from another site (browsers say so in `Sec-Fetch-Site` and
-/// `Origin`; clients that send neither are not browsers and carry no ambient cookies
-/// unless they chose to).
+/// Whether the request came from another site. Browsers say so in `Sec-Fetch-Site`, which is
+/// decisive when present (they send `Origin: null` on some same-origin posts). Without it, the
+/// `Origin` must match the host; clients that send neither are not browsers and carry no ambient
+/// cookies unless they chose to.
 fn cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return true;
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
     }
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => false,
@@ -289,6 +288,16 @@ mod tests {
         assert!(!cross_site(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
         assert!(cross_site(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(
+            cross_site(&h),
+            "an opaque origin without Sec-Fetch-Site is refused"
+        );
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(
+            !cross_site(&h),
+            "Chromium's same-origin form post with Origin: null"
+        );
         h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(cross_site(&h));

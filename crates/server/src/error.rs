@@ -14,7 +14,11 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
         ServiceError::Denied(Denied::NotFound) | ServiceError::NotFound => {
             (StatusCode::NOT_FOUND, "not_found", "Not found.".to_owned())
         }
-        ServiceError::Denied(d) => (StatusCode::FORBIDDEN, "forbidden", format!("Forbidden: {d}.")),
+        ServiceError::Denied(d) => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            capitalise(&d.to_string()) + ".",
+        ),
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict", capitalise(&e.to_string())),
         ServiceError::BadCredentials => (
             StatusCode::UNAUTHORIZED,

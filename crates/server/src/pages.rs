@@ -129,6 +129,7 @@ struct OrganisationsPage {
 #[template(path = "organisation.html")]
 struct OrganisationPage {
     c: Chrome,
+    me: passage_domain::UserId,
     org: Organisation,
     members: Vec<Member>,
     roles: Vec<RoleInfo>,
@@ -197,6 +198,16 @@ struct AuditPage {
 #[template(path = "api_docs.html")]
 pub struct ApiDocsPage {
     pub operations: Vec<(String, String, String)>,
+}
+
+impl OrganisationPage {
+    fn role_label<'a>(&'a self, role: &'a passage_domain::Role) -> &'a str {
+        self.roles
+            .iter()
+            .find(|r| &r.role == role)
+            .map(|r| r.label.as_str())
+            .unwrap_or(role.as_str())
+    }
 }
 
 with_chrome!(
@@ -422,6 +433,7 @@ async fn organisation_page(
         status,
         &OrganisationPage {
             c: Chrome::of(who),
+            me: who.user.id,
             org,
             members,
             roles,

@@ -215,14 +215,14 @@ impl Db {
         }
     }
 
-    /// The versions of both migration folders (they must be the same list).
-    pub fn migration_versions() -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+    /// The (version, description) lists of both migration folders (they must be equal).
+    pub fn migration_versions() -> [Vec<(i64, String)>; 2] {
         let list = |m: &sqlx::migrate::Migrator| {
             m.iter()
                 .map(|m| (m.version, m.description.to_string()))
                 .collect::<Vec<_>>()
         };
-        (list(&SQLITE_MIGRATIONS), list(&POSTGRES_MIGRATIONS))
+        [list(&SQLITE_MIGRATIONS), list(&POSTGRES_MIGRATIONS)]
     }
 
     pub async fn acquire(&self) -> Result<Pooled, StoreError> {

@@ -1,6 +1,8 @@
 //! One conformance suite for both backends: always on SQLite, and on PostgreSQL when
 //! PASSAGE_TEST_DATABASE_URL is set (each test gets its own database).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
 use passage_domain::{
     AuditAction, AuditEvent, Channel, DisplayName, OrgId, OrgKind, OrgName, Permission, Role, Timestamp,
     TokenId, TokenScope, UserId, Username,
@@ -31,7 +33,7 @@ fn user(name: &str) -> users::User {
 
 #[test]
 fn both_backends_have_the_same_migrations() {
-    let (sqlite, postgres) = passage_store::Db::migration_versions();
+    let [sqlite, postgres] = passage_store::Db::migration_versions();
     assert!(!sqlite.is_empty());
     assert_eq!(sqlite, postgres);
 }

@@ -1,0 +1,341 @@
+//! The `passage` binary as an operator uses it: exit codes, one-line errors, and a real
+//! server process stopped with SIGTERM. Runs on PostgreSQL too when
+//! PASSAGE_TEST_DATABASE_URL is set.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::zombie_processes
+)] // test helpers may fail loudly
+
+use passage_store::DbTarget;
+use passage_store::test_support::TestDb;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn passage() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_passage"));
+    c.env_remove("PASSAGE_DATABASE_URL")
+        .env_remove("PASSAGE_DATA_DIR")
+        .env_remove("PASSAGE_CONFIG");
+    c.env("PASSAGE_LOG", "warn");
+    c
+}
+
+fn url_of(t: &TestDb) -> String {
+    match &t.target {
+        DbTarget::SqliteFile(p) => format!("sqlite://{}", p.display()),
+        DbTarget::Postgres(url) => url.clone(),
+    }
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &str) -> (i32, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_malformed_config_is_named_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("passage.toml"),
+        "listen = \"127.0.0.1:0\"\nsesion_idle_minutes = 5\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(passage().arg("check-config").arg("--data-dir").arg(dir.path()));
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("passage.toml, line 2") && err.contains("sesion_idle_minutes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_port_in_use_fails_before_anything_is_written() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (code, _, err) = run(passage()
+        .args(["serve", "--listen", &addr])
+        .arg("--data-dir")
+        .arg(&data));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("--listen"),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing was written");
+}
+
+#[test]
+fn an_unusable_data_dir_or_database_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (code, _, err) = run(passage().arg("migrate").arg("--data-dir").arg(file.join("sub")));
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot create data dir"), "{err}");
+
+    let started = Instant::now();
+    let (code, _, err) = run(passage().arg("migrate").arg("--data-dir").arg(dir.path()).args([
+        "--database-url",
+        "postgres://passage:secret-pw@127.0.0.1:9/passage",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot open database postgres://passage:***@127.0.0.1:9/passage"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-pw"), "the password never appears");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    let (code, _, err) = run(passage().arg("migrate").args(["--database-url", "mysql://x"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("postgres://"), "{err}");
+}
+
+#[tokio::test]
+async fn administration_from_the_command_line() {
+    let t = TestDb::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = || {
+        let mut c = passage();
+        c.arg("--data-dir")
+            .arg(dir.path())
+            .args(["--database-url", &url_of(&t)]);
+        c
+    };
+    let (code, out, err) = run(cli().args([
+        "admin",
+        "create-org",
+        "--name",
+        "IOM Liberia",
+        "--kind",
+        "un_agency",
+        "--host",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created organisation IOM Liberia"));
+    let (code, _, err) = run(cli().args(["admin", "create-org", "--name", "iom liberia"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = run(cli().args([
+        "admin",
+        "create-org",
+        "--name",
+        "Ministry of Labour",
+        "--kind",
+        "ministry",
+    ]));
+    assert_eq!(code, 1);
+    assert!(err.contains("kind: must be one of"), "{err}");
+
+    let (code, out, err) = run_with_stdin(
+        cli().args([
+            "admin",
+            "create-user",
+            "--username",
+            "musu.k",
+            "--name",
+            "Musu Example (fictional)",
+            "--org",
+            "IOM Liberia",
+            "--role",
+            "administrator",
+            "--password-stdin",
+        ]),
+        "cassava-lantern-river\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("created user musu.k in IOM Liberia") && !out.contains("cassava"),
+        "{out}"
+    );
+    let (code, _, err) = run(cli().args([
+        "admin",
+        "create-user",
+        "--username",
+        "x1",
+        "--name",
+        "X",
+        "--org",
+        "Nowhere",
+        "--role",
+        "caseworker",
+    ]));
+    assert_eq!(code, 1);
+    assert!(err.contains("organisation: not found"), "{err}");
+
+    let (code, out, _) = run(cli().args([
+        "admin",
+        "create-user",
+        "--username",
+        "border.one",
+        "--name",
+        "Border One (fictional)",
+        "--org",
+        "IOM Liberia",
+        "--role",
+        "caseworker",
+    ]));
+    assert_eq!(code, 0);
+    assert!(out.contains("initial password (shown once): pw-"));
+    let (code, out, _) = run(cli().args([
+        "admin",
+        "add-member",
+        "--username",
+        "border.one",
+        "--org",
+        "IOM Liberia",
+        "--role",
+        "border_officer",
+    ]));
+    assert_eq!(code, 0);
+    assert!(out.contains("border.one is now border_officer in IOM Liberia"));
+    let (code, _, err) = run(cli().args([
+        "admin",
+        "add-member",
+        "--username",
+        "border.one",
+        "--org",
+        "IOM Liberia",
+        "--role",
+        "king",
+    ]));
+    assert_eq!(code, 1);
+    assert!(err.contains("role: is not a known role"), "{err}");
+
+    let (code, out, _) = run(cli().args(["admin", "reset-password", "--username", "border.one"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("new password (shown once): pw-"));
+    let (code, _, err) = run(cli().args(["admin", "reset-password", "--username", "nobody"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("user: not found"), "{err}");
+
+    let (code, out, _) = run(cli().args(["admin", "list-users"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("musu.k") && out.contains("border_officer"));
+
+    let (code, out, _) = run(cli().args(["audit", "verify"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("audit chain intact"), "{out}");
+    let (code, out, _) = run(cli().arg("check-config"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("reachable"));
+}
+
+/// Start `passage` and wait for the line that says it is serving.
+fn start(cmd: &mut Command) -> (std::process::Child, String, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("passage did not start: {banner}{err}");
+        }
+        banner.push_str(&line);
+        if let Some(rest) = line.strip_prefix("Passage is serving http://") {
+            let addr = rest.split('/').next().unwrap().to_owned();
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in reader.lines() {});
+            return (child, addr, banner);
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn terminate(child: &mut std::process::Child) -> i32 {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+#[test]
+fn demo_serves_then_stops_gracefully_and_reuses_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let (mut child, addr, banner) = start(
+        passage()
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data),
+    );
+    assert!(
+        banner.contains("fictional") && banner.contains("caseworker"),
+        "{banner}"
+    );
+    assert!(http_get(&addr, "/healthz").ends_with("ok"));
+    assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(&addr, "/login").contains("Sign in to Passage"));
+    assert_eq!(terminate(&mut child), 0, "SIGTERM is a clean stop");
+
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["passage.sqlite3", "demo-accounts.txt"] {
+        let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let accounts = std::fs::read_to_string(data.join("demo-accounts.txt")).unwrap();
+    let caseworker_line = accounts.lines().find(|l| l.starts_with("caseworker\t")).unwrap();
+    let password = caseworker_line.split('\t').nth(1).unwrap();
+
+    // A second start reuses the data and shows the same accounts.
+    let (mut child, _, banner) = start(
+        passage()
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data),
+    );
+    assert!(banner.contains(password));
+    assert_eq!(terminate(&mut child), 0);
+
+    let (code, out, _) = run(passage().args(["audit", "verify"]).arg("--data-dir").arg(&data));
+    assert_eq!(code, 0);
+    assert!(out.contains("intact"));
+}

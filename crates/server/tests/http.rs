@@ -1,0 +1,559 @@
+//! The router in-process (no socket): pages, security headers, CSRF, the API and probes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use passage_crypto::PasswordHasher;
+use passage_domain::{Actor, SystemClock};
+use passage_server::{ServerOptions, router};
+use passage_service::{Passage, Settings};
+use passage_store::test_support::TestDb;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct App {
+    _t: TestDb,
+    svc: Passage,
+    app: Router,
+    passwords: Vec<(String, String)>,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl App {
+    async fn new() -> Self {
+        let t = TestDb::new().await.unwrap();
+        let svc = Passage::new(
+            t.db.clone(),
+            Arc::new(SystemClock),
+            PasswordHasher::fast_for_tests().unwrap(),
+            Settings::default(),
+        )
+        .await
+        .unwrap();
+        let accounts = svc.seed_demo().await.unwrap();
+        let app = router(
+            svc.clone(),
+            ServerOptions {
+                secure: false,
+                trust_proxy: false,
+            },
+        );
+        Self {
+            _t: t,
+            svc,
+            app,
+            passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
+        }
+    }
+
+    fn password(&self, user: &str) -> String {
+        self.passwords.iter().find(|(u, _)| u == user).unwrap().1.clone()
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_form(&self, path: &str, cookie: Option<&str>, form: &str) -> Reply {
+        let mut req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "passage.test")
+            .header(header::ORIGIN, "http://passage.test");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::from(form.to_owned())).unwrap()).await
+    }
+
+    /// Sign in through the form; returns the cookie pair and the page's CSRF token.
+    async fn sign_in(&self, user: &str) -> (String, String) {
+        let r = self
+            .post_form(
+                "/login",
+                None,
+                &format!("username={user}&password={}", self.password(user)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let set_cookie = r
+            .headers
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+            "{set_cookie}"
+        );
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let home = self.get("/", Some(&cookie)).await;
+        let csrf = home
+            .body
+            .split("data-csrf=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        (cookie, csrf)
+    }
+
+    async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let r = self
+            .send(req.body(Body::from(body.unwrap_or_default().to_owned())).unwrap())
+            .await;
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    async fn token(&self, user: &str, scope: passage_domain::TokenScope) -> String {
+        let s = self
+            .svc
+            .login(&passage_service::Ctx::cli(), user, &self.password(user), "t")
+            .await
+            .unwrap();
+        let who = self.svc.authenticate_session(&s.token).await.unwrap();
+        self.svc
+            .create_token(&passage_service::Ctx::cli(), &who, "test", scope, None)
+            .await
+            .unwrap()
+            .1
+    }
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_stay_small() {
+    let a = App::new().await;
+    let r = a.get("/login", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let csp = r
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(r.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    assert_eq!(r.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+    assert_eq!(r.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    assert!(r.headers.contains_key("x-request-id"));
+    assert!(
+        !r.body.contains("<script>") && !r.body.contains("style="),
+        "no inline script or style"
+    );
+
+    let css = a.get("/static/passage-1.css", None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers
+            .get(header::CACHE_CONTROL)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let htmx = a.get("/static/htmx-2.0.11.min.js", None).await;
+    assert_eq!(htmx.status, StatusCode::OK);
+    assert_eq!(a.get("/static/nope.js", None).await.status, StatusCode::NOT_FOUND);
+
+    // Every page plus its static files fits a 256 kbit/s link (< 100 KB).
+    let statics = css.body.len() + htmx.body.len() + a.get("/static/passage-1.js", None).await.body.len();
+    let (cookie, _) = a.sign_in("admin").await;
+    for path in [
+        "/",
+        "/organisations",
+        "/users",
+        "/places",
+        "/account",
+        "/api/v1/docs",
+    ] {
+        let page = a.get(path, Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.body.len() + statics < 100 * 1024,
+            "{path} is {} bytes",
+            page.body.len() + statics
+        );
+    }
+}
+
+#[tokio::test]
+async fn sign_in_home_and_sign_out() {
+    let a = App::new().await;
+    assert_eq!(
+        a.get("/", None).await.headers.get(header::LOCATION).unwrap(),
+        "/login"
+    );
+
+    let bad = a
+        .post_form("/login", None, "username=caseworker&password=wrong-password")
+        .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(bad.body.contains("Wrong username or password"));
+    assert!(!bad.headers.contains_key(header::SET_COOKIE));
+
+    let (cookie, csrf) = a.sign_in("caseworker").await;
+    let home = a.get("/", Some(&cookie)).await;
+    assert!(home.body.contains("Welcome, Demo Caseworker (fictional)"));
+    assert!(home.body.contains("id=\"count-counties\">15<"), "real counts");
+    assert!(
+        !home.body.contains("href=\"/audit\""),
+        "caseworkers see no audit menu"
+    );
+
+    let no_token = a.post_form("/logout", Some(&cookie), "").await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(no_token.body.contains("CSRF"));
+    let wrong_token = a.post_form("/logout", Some(&cookie), "csrf_token=forged").await;
+    assert_eq!(wrong_token.status, StatusCode::FORBIDDEN);
+
+    let out = a
+        .post_form("/logout", Some(&cookie), &format!("csrf_token={csrf}"))
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        out.headers
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = a.get("/", Some(&cookie)).await;
+    assert_eq!(after.headers.get(header::LOCATION).unwrap(), "/login?expired=1");
+    assert!(
+        after
+            .headers
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let a = App::new().await;
+    let (cookie, csrf) = a.sign_in("admin").await;
+    let req = Request::post("/organisations")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "passage.test")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, &cookie)
+        .body(Body::from(format!("csrf_token={csrf}&name=Evil&kind=ngo")))
+        .unwrap();
+    assert_eq!(a.send(req).await.status, StatusCode::FORBIDDEN);
+    // With the token and from our own origin it works, and shows the new organisation.
+    let ok = a
+        .post_form(
+            "/organisations",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&name=Ministry+of+Planning&kind=government"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let location = ok
+        .headers
+        .get(header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = a.get(&location, Some(&cookie)).await;
+    assert!(page.body.contains("Ministry of Planning") && page.body.contains("Organisation created."));
+    // A duplicate name is a 409 with the reason on the page.
+    let dup = a
+        .post_form(
+            "/organisations",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&name=ministry+of+planning&kind=government"),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert!(dup.body.contains("already exists"));
+}
+
+#[tokio::test]
+async fn organisation_pages_follow_membership() {
+    let a = App::new().await;
+    let orgs = a.svc.organisations(&Actor::Operator).await.unwrap();
+    let id = |name: &str| {
+        orgs.iter()
+            .find(|o| o.name.as_str().starts_with(name))
+            .unwrap()
+            .id
+    };
+    let (iom, shelter, lis) = (id("IOM"), id("Safe Haven"), id("Liberia Immigration"));
+
+    // (user, organisation, expected status)
+    let matrix = [
+        ("admin", iom, StatusCode::OK),
+        ("admin", shelter, StatusCode::OK),
+        ("caseworker", iom, StatusCode::OK),
+        ("caseworker", shelter, StatusCode::NOT_FOUND),
+        ("shelter.caseworker", shelter, StatusCode::OK),
+        ("shelter.caseworker", iom, StatusCode::NOT_FOUND),
+        ("border", lis, StatusCode::OK),
+        ("border", iom, StatusCode::NOT_FOUND),
+        ("partner", lis, StatusCode::NOT_FOUND),
+    ];
+    for (user, org, expected) in matrix {
+        let (cookie, _) = a.sign_in(user).await;
+        let r = a.get(&format!("/organisations/{org}"), Some(&cookie)).await;
+        assert_eq!(r.status, expected, "{user} on {org}");
+        if expected == StatusCode::NOT_FOUND {
+            assert!(
+                !r.body.contains("IOM Liberia") && !r.body.contains("Safe Haven"),
+                "no hint of the organisation"
+            );
+        }
+    }
+    let (cookie, _) = a.sign_in("caseworker").await;
+    assert_eq!(
+        a.get("/organisations/not-a-uuid", Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(a.get("/audit", Some(&cookie)).await.status, StatusCode::FORBIDDEN);
+
+    // An administrator creates an account from the organisation page; bad input is explained.
+    let (cookie, csrf) = a.sign_in("admin").await;
+    let weak = a
+        .post_form(
+            &format!("/organisations/{shelter}/users"),
+            Some(&cookie),
+            &format!("csrf_token={csrf}&username=new.worker&display_name=New+Worker&email=&password=short&role=caseworker"),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body.contains("password: must be at least 12 characters"));
+    let ok = a
+        .post_form(
+            &format!("/organisations/{shelter}/users"),
+            Some(&cookie),
+            &format!("csrf_token={csrf}&username=new.worker&display_name=New+Worker&email=&password=cassava-lantern-river&role=caseworker"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let page = a.get(&format!("/organisations/{shelter}"), Some(&cookie)).await;
+    assert!(page.body.contains("new.worker"));
+}
+
+#[tokio::test]
+async fn auditors_see_and_verify_the_trail() {
+    let a = App::new().await;
+    let (cookie, csrf) = a.sign_in("auditor").await;
+    let page = a.get("/audit?action=auth.", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("auth.login"));
+    let verified = a
+        .post_form("/audit/verify", Some(&cookie), &format!("csrf_token={csrf}"))
+        .await;
+    assert_eq!(verified.status, StatusCode::OK);
+    assert!(
+        verified.body.contains("The audit chain is intact"),
+        "{}",
+        verified.body
+    );
+}
+
+#[tokio::test]
+async fn api_tokens_scopes_and_errors() {
+    let a = App::new().await;
+    let (status, body) = a.api("GET", "/api/v1/me", "psg_unknown", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "bad_token");
+    let r = a.get("/api/v1/me", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.body.contains("unauthenticated"));
+
+    let read = a.token("admin", passage_domain::TokenScope::Read).await;
+    let write = a.token("admin", passage_domain::TokenScope::Write).await;
+    let (status, me) = a.api("GET", "/api/v1/me", &read, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["token_scope"], "read");
+
+    let body = r#"{"name": "Ministry of Foreign Affairs", "kind": "government"}"#;
+    let (status, err) = a.api("POST", "/api/v1/organisations", &read, Some(body)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, org) = a.api("POST", "/api/v1/organisations", &write, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(org["kind"], "government");
+    let (status, err) = a.api("POST", "/api/v1/organisations", &write, Some(body)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let (status, err) = a
+        .api(
+            "POST",
+            "/api/v1/organisations",
+            &write,
+            Some(r#"{"name": "X", "kind": "church"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["error"]["message"].as_str().unwrap().contains("kind"));
+    let (status, err) = a
+        .api("POST", "/api/v1/organisations", &write, Some("{not json"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["code"], "bad_request");
+    let (status, _) = a
+        .api(
+            "POST",
+            "/api/v1/organisations",
+            &write,
+            Some(r#"{"name":"Y","kind":"ngo","extra":1}"#),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused"
+    );
+
+    // Another organisation's records answer 404 through the API too.
+    let shelter_token = a
+        .token("shelter.caseworker", passage_domain::TokenScope::Read)
+        .await;
+    let (_, orgs) = a.api("GET", "/api/v1/organisations", &write, None).await;
+    let iom = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "IOM Liberia")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = a
+        .api(
+            "GET",
+            &format!("/api/v1/organisations/{iom}/members"),
+            &shelter_token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, members) = a
+        .api(
+            "GET",
+            &format!("/api/v1/organisations/{iom}/members"),
+            &read,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["username"] == "caseworker")
+    );
+    let (status, _) = a.api("GET", "/api/v1/nothing-here", &read, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, counties) = a
+        .api("GET", "/api/v1/places/counties", &shelter_token, None)
+        .await;
+    assert_eq!((status, counties.as_array().unwrap().len()), (StatusCode::OK, 15));
+    let (status, page) = a
+        .api("GET", "/api/v1/audit/events?limit=5", &shelter_token, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+
+    // Revoking through the API ends the token at once.
+    let (_, tokens) = a.api("GET", "/api/v1/tokens", &read, None).await;
+    let read_id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["scope"] == "read")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = a
+        .api("DELETE", &format!("/api/v1/tokens/{read_id}"), &write, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        a.api("GET", "/api/v1/me", &read, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn openapi_probes_and_metrics() {
+    let a = App::new().await;
+    let doc: serde_json::Value =
+        serde_json::from_str(&a.get("/api/v1/openapi.json", None).await.body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/me",
+        "/organisations",
+        "/organisations/{id}/members",
+        "/users",
+        "/audit/events",
+        "/tokens/{id}",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    }
+    let docs = a.get("/api/v1/docs", None).await;
+    assert!(docs.body.contains("/api/v1/organisations"));
+    assert_eq!(a.get("/healthz", None).await.body, "ok");
+    assert_eq!(a.get("/readyz", None).await.status, StatusCode::OK);
+    let metrics = a.get("/metrics", None).await.body;
+    assert!(metrics.contains("passage_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/readyz\""));
+}

@@ -1,0 +1,574 @@
+//! Use cases end to end on a real database (SQLite, or PostgreSQL when
+//! PASSAGE_TEST_DATABASE_URL is set).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use passage_crypto::PasswordHasher;
+use passage_domain::{Actor, Clock, Denied, OrgId, Timestamp, TokenScope};
+use passage_service::{AuditQuery, Authenticated, Ctx, NewUser, Passage, ServiceError, Settings};
+use passage_store::test_support::TestDb;
+use passage_store::{Backend, exec};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+#[derive(Debug)]
+struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs * 1_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.0.load(Ordering::SeqCst))
+    }
+}
+
+struct World {
+    t: TestDb,
+    svc: Passage,
+    clock: Arc<ManualClock>,
+    iom: OrgId,
+    shelter: OrgId,
+    passwords: Vec<(String, String)>,
+}
+
+impl World {
+    async fn new(settings: Settings) -> Self {
+        let t = TestDb::new().await.unwrap();
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_795_000_000_000_000)));
+        let svc = Passage::new(
+            t.db.clone(),
+            clock.clone(),
+            PasswordHasher::fast_for_tests().unwrap(),
+            settings,
+        )
+        .await
+        .unwrap();
+        let accounts = svc.seed_demo().await.unwrap();
+        let orgs = svc.organisations(&Actor::Operator).await.unwrap();
+        let id = |name: &str| orgs.iter().find(|o| o.name.as_str() == name).unwrap().id;
+        Self {
+            iom: id("IOM Liberia"),
+            shelter: id("Safe Haven Shelter (fictional NGO)"),
+            passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
+            t,
+            svc,
+            clock,
+        }
+    }
+
+    fn password(&self, user: &str) -> &str {
+        &self.passwords.iter().find(|(u, _)| u == user).unwrap().1
+    }
+
+    async fn sign_in(&self, user: &str) -> Authenticated {
+        let s = self
+            .svc
+            .login(&web(), user, self.password(user), "10.0.0.1")
+            .await
+            .unwrap();
+        self.svc.authenticate_session(&s.token).await.unwrap()
+    }
+}
+
+fn web() -> Ctx {
+    Ctx {
+        channel: passage_domain::Channel::Web,
+        request_id: Some("test-request".into()),
+    }
+}
+
+#[tokio::test]
+async fn sign_in_and_wrong_passwords() {
+    let w = World::new(Settings::default()).await;
+    let who = w.sign_in("caseworker").await;
+    assert_eq!(who.user.username.as_str(), "caseworker");
+    assert!(who.csrf_token.is_some());
+    assert!(matches!(
+        w.svc
+            .login(&web(), "caseworker", "not-the-password", "10.0.0.1")
+            .await,
+        Err(ServiceError::BadCredentials)
+    ));
+    assert!(matches!(
+        w.svc
+            .login(&web(), "nobody-here", "whatever-password", "10.0.0.1")
+            .await,
+        Err(ServiceError::BadCredentials)
+    ));
+    // Usernames are not case-sensitive.
+    assert!(
+        w.svc
+            .login(&web(), " CaseWorker ", w.password("caseworker"), "10.0.0.1")
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_then_the_address() {
+    let w = World::new(Settings {
+        max_failures_per_account: 3,
+        max_failures_per_address: 5,
+        ..Settings::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let r = w
+            .svc
+            .login(&web(), "auditor", "wrong-password-x", "10.0.0.9")
+            .await;
+        assert!(matches!(r, Err(ServiceError::BadCredentials)));
+    }
+    // Even the right password is refused while the account is throttled, from anywhere.
+    let r = w
+        .svc
+        .login(&web(), "auditor", w.password("auditor"), "10.0.0.77")
+        .await;
+    assert!(matches!(r, Err(ServiceError::Throttled { .. })), "{r:?}");
+    // Two more failures on other accounts from the same address reach the address limit.
+    for user in ["manager", "dpo"] {
+        let r = w.svc.login(&web(), user, "wrong-password-x", "10.0.0.9").await;
+        assert!(matches!(r, Err(ServiceError::BadCredentials)));
+    }
+    let r = w
+        .svc
+        .login(&web(), "admin", w.password("admin"), "10.0.0.9")
+        .await;
+    assert!(matches!(r, Err(ServiceError::Throttled { .. })));
+    assert!(
+        w.svc
+            .login(&web(), "admin", w.password("admin"), "10.0.0.10")
+            .await
+            .is_ok()
+    );
+    // The window passes.
+    w.clock.advance(16 * 60);
+    assert!(
+        w.svc
+            .login(&web(), "auditor", w.password("auditor"), "10.0.0.9")
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_too_old_and_everywhere_on_request() {
+    let w = World::new(Settings::default()).await;
+    let s = w
+        .svc
+        .login(&web(), "caseworker", w.password("caseworker"), "a")
+        .await
+        .unwrap();
+    w.clock.advance(29 * 60);
+    assert!(
+        w.svc.authenticate_session(&s.token).await.is_ok(),
+        "activity keeps it alive"
+    );
+    w.clock.advance(29 * 60);
+    assert!(w.svc.authenticate_session(&s.token).await.is_ok());
+    w.clock.advance(31 * 60);
+    assert!(matches!(
+        w.svc.authenticate_session(&s.token).await,
+        Err(ServiceError::SessionExpired)
+    ));
+
+    // Absolute limit: active every 20 minutes, still ends after 12 hours.
+    let s = w
+        .svc
+        .login(&web(), "caseworker", w.password("caseworker"), "a")
+        .await
+        .unwrap();
+    for _ in 0..(12 * 3) {
+        w.clock.advance(20 * 60);
+        if w.svc.authenticate_session(&s.token).await.is_err() {
+            break;
+        }
+    }
+    assert!(matches!(
+        w.svc.authenticate_session(&s.token).await,
+        Err(ServiceError::SessionExpired)
+    ));
+
+    let a = w
+        .svc
+        .login(&web(), "manager", w.password("manager"), "a")
+        .await
+        .unwrap();
+    let b = w
+        .svc
+        .login(&web(), "manager", w.password("manager"), "b")
+        .await
+        .unwrap();
+    assert_eq!(w.svc.active_sessions(a.user_id).await.unwrap(), 2);
+    assert_eq!(w.svc.logout_everywhere(&web(), a.user_id).await.unwrap(), 2);
+    assert!(w.svc.authenticate_session(&a.token).await.is_err());
+    assert!(w.svc.authenticate_session(&b.token).await.is_err());
+    assert!(w.svc.authenticate_session("made-up-token").await.is_err());
+}
+
+#[tokio::test]
+async fn other_organisations_answer_not_found() {
+    let w = World::new(Settings::default()).await;
+    let shelter = w.sign_in("shelter.caseworker").await;
+    assert!(matches!(
+        w.svc.organisation(&shelter.actor, w.iom).await,
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        w.svc.members(&shelter.actor, &web(), w.iom).await,
+        Err(ServiceError::NotFound)
+    ));
+    assert!(w.svc.organisation(&shelter.actor, w.shelter).await.is_ok());
+    let visible = w.svc.organisations(&shelter.actor).await.unwrap();
+    assert_eq!(visible.iter().map(|o| o.id).collect::<Vec<_>>(), [w.shelter]);
+    let users = w.svc.users(&shelter.actor, &web()).await.unwrap();
+    assert!(users.iter().all(|m| m.org == w.shelter));
+
+    // A caseworker may not create organisations or accounts, even in their own organisation.
+    let new = NewUser {
+        username: "intruder".into(),
+        display_name: "Intruder (fictional)".into(),
+        email: None,
+        password: "long-enough-password-1".into(),
+        org: w.shelter,
+        role: "administrator".into(),
+    };
+    assert!(matches!(
+        w.svc.create_user(&shelter.actor, &web(), &new).await,
+        Err(ServiceError::Denied(Denied::Forbidden))
+    ));
+    assert!(matches!(
+        w.svc
+            .create_org(&shelter.actor, &web(), "New NGO", "ngo", false)
+            .await,
+        Err(ServiceError::Denied(Denied::Forbidden))
+    ));
+
+    // The host's administrator manages every organisation's members.
+    let admin = w.sign_in("admin").await;
+    let created = w.svc.create_user(&admin.actor, &web(), &new).await.unwrap();
+    assert_eq!(created.username.as_str(), "intruder");
+    assert!(
+        w.svc
+            .members(&admin.actor, &web(), w.shelter)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.user.id == created.id)
+    );
+    assert!(matches!(
+        w.svc.create_user(&admin.actor, &web(), &new).await,
+        Err(ServiceError::Conflict(_))
+    ));
+    let bad_role = NewUser {
+        username: "someone".into(),
+        role: "wizard".into(),
+        ..new.clone()
+    };
+    match w.svc.create_user(&admin.actor, &web(), &bad_role).await {
+        Err(ServiceError::Invalid(v)) => assert_eq!(v.field, "role"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn password_reset_ends_sessions_and_is_limited_to_managers() {
+    let w = World::new(Settings::default()).await;
+    let s = w
+        .svc
+        .login(&web(), "border", w.password("border"), "a")
+        .await
+        .unwrap();
+    let caseworker = w.sign_in("caseworker").await;
+    assert!(matches!(
+        w.svc
+            .reset_password(&caseworker.actor, &web(), "border", "a-brand-new-password")
+            .await,
+        Err(ServiceError::NotFound)
+    ));
+    let admin = w.sign_in("admin").await;
+    w.svc
+        .reset_password(&admin.actor, &web(), "border", "a-brand-new-password")
+        .await
+        .unwrap();
+    assert!(w.svc.authenticate_session(&s.token).await.is_err());
+    assert!(
+        w.svc
+            .login(&web(), "border", "a-brand-new-password", "a")
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        w.svc
+            .reset_password(&admin.actor, &web(), "border", "short")
+            .await,
+        Err(ServiceError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn api_tokens_are_scoped_and_revocable() {
+    let w = World::new(Settings::default()).await;
+    let admin = w.sign_in("admin").await;
+    let (read, read_secret) = w
+        .svc
+        .create_token(&web(), &admin, "reader", TokenScope::Read, Some(30))
+        .await
+        .unwrap();
+    let (_, write_secret) = w
+        .svc
+        .create_token(&web(), &admin, "writer", TokenScope::Write, None)
+        .await
+        .unwrap();
+    assert!(read_secret.starts_with("psg_"));
+
+    let via_read = w.svc.authenticate_token(&read_secret).await.unwrap();
+    assert!(w.svc.organisations(&via_read.actor).await.unwrap().len() == 5);
+    assert!(matches!(
+        w.svc
+            .create_org(&via_read.actor, &web(), "Read-only attempt", "ngo", false)
+            .await,
+        Err(ServiceError::Denied(Denied::ReadOnlyToken))
+    ));
+    let via_write = w.svc.authenticate_token(&write_secret).await.unwrap();
+    assert!(
+        w.svc
+            .create_org(&via_write.actor, &web(), "Write attempt", "ngo", false)
+            .await
+            .is_ok()
+    );
+    // A token cannot mint tokens.
+    assert!(
+        w.svc
+            .create_token(&web(), &via_write, "chain", TokenScope::Write, None)
+            .await
+            .is_err()
+    );
+
+    w.svc.revoke_token(&web(), &admin, read.id).await.unwrap();
+    assert!(matches!(
+        w.svc.authenticate_token(&read_secret).await,
+        Err(ServiceError::BadToken)
+    ));
+    let tokens = w.svc.tokens(&admin).await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens.iter().any(|t| t.id == read.id && t.revoked_at.is_some()));
+
+    let (_, short) = w
+        .svc
+        .create_token(&web(), &admin, "short", TokenScope::Read, Some(1))
+        .await
+        .unwrap();
+    w.clock.advance(2 * 86_400);
+    assert!(matches!(
+        w.svc.authenticate_token(&short).await,
+        Err(ServiceError::BadToken)
+    ));
+}
+
+#[tokio::test]
+async fn every_write_and_personal_read_is_audited_without_personal_values() {
+    let w = World::new(Settings::default()).await;
+    let admin = w.sign_in("admin").await;
+    let _ = w
+        .svc
+        .login(&web(), "caseworker", "wrong-password-here", "10.1.2.3")
+        .await;
+    w.svc.members(&admin.actor, &web(), w.shelter).await.unwrap();
+    w.svc.users(&admin.actor, &web()).await.unwrap();
+
+    let auditor = w.sign_in("auditor").await;
+    let page = w
+        .svc
+        .audit_events(
+            &auditor.actor,
+            &web(),
+            &AuditQuery {
+                limit: Some(200),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = page.events.iter().map(|e| e.action.as_str()).collect();
+    for expected in [
+        "org.create",
+        "user.create",
+        "membership.add",
+        "auth.login",
+        "auth.login_failed",
+        "org.members_list",
+        "user.list",
+        "demo.seed",
+    ] {
+        assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
+    }
+    let failed = page
+        .events
+        .iter()
+        .find(|e| e.action == "auth.login_failed")
+        .unwrap();
+    assert_eq!(failed.outcome, "failure");
+    assert_eq!(failed.request_id.as_deref(), Some("test-request"));
+
+    // No username, display name, e-mail, password or client address in any audit row.
+    let mut text = String::new();
+    for e in &page.events {
+        text.push_str(&format!("{:?}\n", e));
+    }
+    for (user, password) in &w.passwords {
+        assert!(!text.contains(password.as_str()));
+        assert!(!text.contains(&format!("\"{user}\"")), "username {user} in audit");
+        assert!(!text.contains(&format!("{}@demo", user.replace('.', "-"))));
+    }
+    assert!(!text.contains("Demo Caseworker"));
+    assert!(!text.contains("10.1.2.3"));
+
+    // A caseworker cannot read the audit trail.
+    let caseworker = w.sign_in("caseworker").await;
+    assert!(
+        w.svc
+            .audit_events(&caseworker.actor, &web(), &AuditQuery::default())
+            .await
+            .is_err()
+    );
+}
+
+async fn tamper(t: &TestDb, statements: &[&'static str]) {
+    let mut c = t.db.acquire().await.unwrap();
+    let unlock: &[&'static str] = match t.db.backend() {
+        Backend::Sqlite => &[
+            "drop trigger audit_events_no_update",
+            "drop trigger audit_events_no_delete",
+        ],
+        Backend::Postgres => &["drop trigger audit_events_no_update on audit_events"],
+    };
+    for s in unlock.iter().chain(statements) {
+        exec!(&mut c.conn(), sqlx::query(*s)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn verification_names_the_first_broken_link() {
+    let w = World::new(Settings::default()).await;
+    let report = w.svc.verify_audit_chain(&Actor::Operator).await.unwrap();
+    assert!(report.first_break.is_none());
+    assert!(report.checked > 20);
+    let auditor = w.sign_in("auditor").await;
+    assert!(
+        w.svc
+            .verify_audit_chain(&auditor.actor)
+            .await
+            .unwrap()
+            .first_break
+            .is_none()
+    );
+    let caseworker = w.sign_in("caseworker").await;
+    assert!(w.svc.verify_audit_chain(&caseworker.actor).await.is_err());
+
+    tamper(
+        &w.t,
+        &["update audit_events set outcome = 'denied' where seq = 7"],
+    )
+    .await;
+    let b = w
+        .svc
+        .verify_audit_chain(&Actor::Operator)
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
+    assert_eq!(b.seq, 7);
+    assert!(b.reason.contains("changed"), "{}", b.reason);
+}
+
+#[tokio::test]
+async fn verification_detects_deleted_and_truncated_events() {
+    let w = World::new(Settings::default()).await;
+    tamper(&w.t, &["delete from audit_events where seq = 5"]).await;
+    let b = w
+        .svc
+        .verify_audit_chain(&Actor::Operator)
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
+    assert_eq!(b.seq, 5);
+    assert!(b.reason.contains("deleted"), "{}", b.reason);
+
+    let w = World::new(Settings::default()).await;
+    let total = w.svc.verify_audit_chain(&Actor::Operator).await.unwrap().checked;
+    tamper(
+        &w.t,
+        &["delete from audit_events where seq = (select max(seq) from audit_events)"],
+    )
+    .await;
+    let b = w
+        .svc
+        .verify_audit_chain(&Actor::Operator)
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
+    assert_eq!(b.seq, total);
+    assert!(b.reason.contains("end"), "{}", b.reason);
+}
+
+#[tokio::test]
+async fn verification_detects_an_inserted_event() {
+    let w = World::new(Settings::default()).await;
+    // Make room at seq 3 by moving everything up one, then insert a forged event there that
+    // copies its neighbour's links: the chain must still break.
+    tamper(
+        &w.t,
+        &[
+            "update audit_events set seq = seq + 1000 where seq >= 3",
+            "update audit_events set seq = seq - 999 where seq >= 1003",
+            "insert into audit_events (seq, at, action, outcome, channel, details, prev_hash, hash) \
+             select 3, at, 'auth.login', 'success', 'web', '{}', prev_hash, hash from audit_events where seq = 4",
+        ],
+    )
+    .await;
+    let b = w
+        .svc
+        .verify_audit_chain(&Actor::Operator)
+        .await
+        .unwrap()
+        .first_break
+        .unwrap();
+    assert!(b.seq == 3 || b.seq == 4, "{b:?}");
+}
+
+#[tokio::test]
+async fn home_counts_are_real_and_scoped() {
+    let w = World::new(Settings::default()).await;
+    let shelter = w.sign_in("shelter.caseworker").await;
+    let home = w.svc.home(&shelter.actor).await.unwrap();
+    assert_eq!(
+        (
+            home.organisations,
+            home.colleagues,
+            home.counties,
+            home.crossing_points
+        ),
+        (1, 1, 15, 14)
+    );
+    assert_eq!(home.audit_events_today, None);
+    let admin = w.sign_in("admin").await;
+    let home = w.svc.home(&admin.actor).await.unwrap();
+    assert_eq!((home.organisations, home.colleagues), (5, 9));
+    let auditor = w.sign_in("auditor").await;
+    assert!(
+        w.svc
+            .home(&auditor.actor)
+            .await
+            .unwrap()
+            .audit_events_today
+            .unwrap()
+            > 0
+    );
+}

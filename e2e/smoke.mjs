@@ -1,0 +1,518 @@
+#!/usr/bin/env node
+// Browser smoke test for Passage.
+//
+// Starts `passage demo` on a free loopback port with a fresh temporary data dir, drives
+// headless Chromium through playwright-core (no browser download: it uses the system
+// Chromium), and checks the sign-in flow, roles, cookies, page weight and the absence of
+// console errors / CSP violations. Screenshots go to ./screenshots/.
+//
+//   cd e2e && npm ci && node smoke.mjs
+//
+// Environment:
+//   PASSAGE_BIN  path to the passage binary (default: ../target/debug/passage)
+//   CHROMIUM     path to a Chromium executable (default: /usr/bin/chromium)
+//   SMOKE_DEBUG=1  print every console error the pages log, allowed or not
+//
+// Exits 0 when every check passed, 1 otherwise (the failing check is named on stderr).
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.resolve(HERE, process.env.PASSAGE_BIN || '../target/debug/passage');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(HERE, 'screenshots');
+const START_TIMEOUT_MS = 60_000;
+const ACTION_TIMEOUT_MS = 30_000; // debug build + password hashing on a small machine
+const PAGE_WEIGHT_LIMIT = 100 * 1024;
+const TABLET = { width: 1024, height: 768 };
+const PHONE = { width: 390, height: 844 };
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+const log = (...a) => console.log(...a);
+let server = null; // { child, stderr: string[] }
+let tmpRoot = null;
+let browser = null;
+let passed = 0;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `passage demo` and resolves with its base URL once it says it is serving. */
+function startServer(dataDir, port) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    const stdout = [];
+    const stderr = [];
+    server = { child, stdout, stderr };
+    let done = false;
+    const finish = (err, url) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      err ? reject(err) : resolve(url);
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`passage did not print "Passage is serving" within ${START_TIMEOUT_MS / 1000} s`)),
+      START_TIMEOUT_MS,
+    );
+    let buf = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      stdout.push(chunk);
+      buf += chunk;
+      const m = buf.match(/Passage is serving (http:\/\/\S+?)\/?\s/);
+      if (m) finish(null, m[1].replace(/\/$/, ''));
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      stderr.push(chunk);
+      // keep only the tail in memory: the server logs every request
+      if (stderr.length > 2000) stderr.splice(0, stderr.length - 1000);
+    });
+    child.on('error', (e) => finish(new Error(`cannot start ${BIN}: ${e.message}`)));
+    child.on('exit', (code, signal) => {
+      server.exited = true;
+      finish(new Error(`passage exited early (code ${code}, signal ${signal})`));
+    });
+  });
+}
+
+async function stopServer() {
+  if (!server || server.exited) return;
+  const { child } = server;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(t);
+}
+
+function serverStderrTail(lines = 60) {
+  if (!server) return '';
+  return server.stderr.join('').split('\n').slice(-lines).join('\n');
+}
+
+/** username -> { password, role, organisation } from DIR/demo-accounts.txt */
+function readAccounts(dataDir) {
+  const file = path.join(dataDir, 'demo-accounts.txt');
+  const accounts = new Map();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const [username, password, role, organisation] = line.split('\t');
+    accounts.set(username, { password, role, organisation });
+  }
+  return accounts;
+}
+
+/** Runs one named check; the first failure aborts the run with the check's name. */
+async function check(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    log(`  ok   ${name}`);
+  } catch (e) {
+    e.checkName = name;
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Browser-side instrumentation
+
+/**
+ * Every page made through here reports console errors, uncaught exceptions, CSP violations
+ * and failed requests into `problems`. A document answered with an expected error status
+ * (401 for a wrong password, 403 for a forbidden page) makes Chromium log
+ * "Failed to load resource: ... status of 4xx"; those are allowed only for the exact URL and
+ * status the test expects (see `expectStatus`).
+ */
+const problems = [];
+const expectedStatus = []; // { url, status }
+const bodySizes = new Map(); // url -> decoded body bytes (the server does not compress)
+const wireSizes = []; // { url, bytes } actually transferred, for information
+const pendingSizes = new Set(); // response handlers still reading bodies
+
+
+function expectStatus(url, status) {
+  expectedStatus.push({ url, status });
+}
+
+async function newPage(context, label) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+  // Surface CSP violations explicitly (they also appear as console errors).
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} in ${e.sourceFile || e.documentURI}:${e.lineNumber}`);
+    });
+  });
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const text = msg.text();
+    const where = msg.location()?.url || page.url();
+    const allowed = expectedStatus.some(
+      (x) => where === x.url && text.includes(`status of ${x.status}`) && text.startsWith('Failed to load resource'),
+    );
+    if (process.env.SMOKE_DEBUG) console.log(`[debug console] ${where}: ${text}`);
+    if (!allowed) problems.push(`[${label}] console error at ${where}: ${text}`);
+  });
+  page.on('pageerror', (err) => problems.push(`[${label}] uncaught exception at ${page.url()}: ${err.message}`));
+  page.on('requestfailed', (req) => {
+    const err = req.failure()?.errorText;
+    // A navigation that replaces a page cancels that page's unfinished requests; not a fault.
+    if (err === 'net::ERR_ABORTED') return;
+    problems.push(`[${label}] request failed: ${req.method()} ${req.url()}: ${err}`);
+  });
+  page.on('response', (res) => {
+    const p = recordSize(res).finally(() => pendingSizes.delete(p));
+    pendingSizes.add(p);
+  });
+  return page;
+}
+
+async function recordSize(res) {
+    try {
+      const req = res.request();
+      if (req.method() !== 'GET' || res.status() >= 300 && res.status() < 400) return;
+      const body = await res.body();
+      bodySizes.set(res.url(), body.length);
+      const sizes = await req.sizes();
+      wireSizes.push({ url: res.url(), bytes: sizes.responseBodySize + sizes.responseHeadersSize });
+    } catch {
+      // the page may have navigated on; sizes of that response are then unknown
+    }
+}
+
+function assertNoProblems(where) {
+  assert.deepEqual(problems, [], `console errors / CSP violations / failed requests ${where}:\n  ${problems.join('\n  ')}`);
+}
+
+/**
+ * Cold-cache weight of the page now shown: the document's body plus every stylesheet,
+ * script and image it references (counted whether or not the browser had them cached).
+ */
+async function pageWeight(page, base) {
+  await Promise.all([...pendingSizes]);
+  const docUrl = page.url();
+  const docHtml = await page.evaluate(() => document.documentElement.outerHTML);
+  const urls = await page.evaluate(() =>
+    [
+      ...[...document.querySelectorAll('link[rel~="stylesheet"][href], link[rel~="icon"][href]')].map((e) => e.href),
+      ...[...document.querySelectorAll('script[src]')].map((e) => e.src),
+      ...[...document.querySelectorAll('img[src]')].map((e) => e.currentSrc || e.src),
+    ].filter((u) => u && !u.startsWith('data:')),
+  );
+  let doc = bodySizes.get(docUrl);
+  if (doc === undefined) doc = Buffer.byteLength(docHtml); // e.g. a POST-rendered page
+  let total = doc;
+  const parts = [`document ${doc}`];
+  for (const u of new Set(urls)) {
+    let n = bodySizes.get(u);
+    if (n === undefined) {
+      assert.ok(u.startsWith(base), `page ${docUrl} loads a resource from another origin: ${u}`);
+      const r = await page.context().request.get(u);
+      n = (await r.body()).length;
+      bodySizes.set(u, n);
+    }
+    total += n;
+    parts.push(`${new URL(u).pathname} ${n}`);
+  }
+  return { total, detail: parts.join(', ') };
+}
+
+async function assertWeight(page, base, label) {
+  const { total, detail } = await pageWeight(page, base);
+  log(`       weight of ${label}: ${(total / 1024).toFixed(1)} KB (${detail})`);
+  assert.ok(total < PAGE_WEIGHT_LIMIT, `${label} weighs ${total} bytes (limit ${PAGE_WEIGHT_LIMIT}): ${detail}`);
+}
+
+async function signIn(page, base, username, password) {
+  await page.goto(`${base}/login`);
+  await page.locator('input[name="username"]').fill(username);
+  await page.locator('input[name="password"]').fill(password);
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${base}/login` && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+  await page.waitForLoadState('load');
+  await assertNotRefusedAsCrossSite(page, res);
+  return res;
+}
+
+/** A same-origin form POST must never meet the "Cross-site request refused" page. */
+async function assertNotRefusedAsCrossSite(page, res) {
+  if (res.status() !== 403) return;
+  const text = await page.locator('main').innerText().catch(() => '');
+  const origin = await res.request().headerValue('origin');
+  const site = await res.request().headerValue('sec-fetch-site');
+  assert.ok(!/cross-site request refused/i.test(text),
+    `${new URL(res.url()).pathname} refused a same-origin form POST (Origin: ${origin}, Sec-Fetch-Site: ${site})`);
+}
+
+async function newContext() {
+  return browser.newContext({ viewport: TABLET });
+}
+
+function sessionCookie(cookies) {
+  return cookies.find((c) => /passage_session$/.test(c.name));
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks
+
+async function run() {
+  assert.ok(fs.existsSync(BIN), `passage binary not found at ${BIN} (set PASSAGE_BIN)`);
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (set CHROMIUM)`);
+  fs.mkdirSync(SHOTS, { recursive: true });
+
+  tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'passage-smoke-'));
+  const dataDir = path.join(tmpRoot, 'data');
+  const port = await freePort();
+  log(`Starting ${BIN} demo on 127.0.0.1:${port} (data dir ${dataDir})`);
+  const base = await startServer(dataDir, port);
+  log(`Server up at ${base}`);
+
+  const accounts = readAccounts(dataDir);
+  const caseworker = accounts.get('caseworker');
+  const admin = accounts.get('admin');
+  assert.ok(caseworker?.password, 'demo-accounts.txt has no caseworker account');
+  assert.ok(admin?.password, 'demo-accounts.txt has no admin account');
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+    ],
+  });
+  log(`Chromium ${browser.version()}`);
+
+  // --- caseworker ----------------------------------------------------------------------
+  const ctx = await newContext();
+  const page = await newPage(ctx, 'caseworker');
+
+  await check('login page renders with a sign-in form', async () => {
+    const res = await page.goto(`${base}/login`);
+    assert.equal(res.status(), 200);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.equal(await page.locator('input[name="username"]').count(), 1);
+    assert.equal(await page.locator('input[name="password"][type="password"]').count(), 1);
+    const csp = res.headers()['content-security-policy'] || '';
+    assert.match(csp, /script-src 'self'/, `login page CSP is ${JSON.stringify(csp)}`);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, `login page CSP is ${JSON.stringify(csp)}`);
+    await page.screenshot({ path: path.join(SHOTS, 'login.png'), fullPage: true });
+    await assertWeight(page, base, '/login');
+    assertNoProblems('on /login');
+  });
+
+  await check('wrong password gives 401 and an error message', async () => {
+    expectStatus(`${base}/login`, 401);
+    const res = await signIn(page, base, 'caseworker', `${caseworker.password}-wrong`);
+    assert.equal(res.status(), 401, `POST /login with a wrong password answered ${res.status()}`);
+    assert.equal(new URL(page.url()).pathname, '/login');
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /wrong username or password/i);
+    await page.screenshot({ path: path.join(SHOTS, 'login-wrong-password.png'), fullPage: true });
+    assert.equal(sessionCookie(await ctx.cookies()), undefined, 'a failed sign-in set a session cookie');
+    assertNoProblems('after a wrong password');
+  });
+
+  await check('caseworker signs in and lands on the home page', async () => {
+    await signIn(page, base, 'caseworker', caseworker.password);
+    assert.equal(new URL(page.url()).pathname, '/', `after sign-in the browser is at ${page.url()}`);
+    assert.match(await page.locator('h1').first().innerText(), /Welcome/);
+    assert.equal((await page.locator('#count-counties').innerText()).trim(), '15');
+    for (const id of ['#count-crossing-points', '#count-organisations']) {
+      assert.match((await page.locator(id).innerText()).trim(), /^\d+$/, `${id} is not a number`);
+    }
+    assert.ok(Number(await page.locator('#count-crossing-points').innerText()) > 0, 'no crossing points');
+    assert.ok(Number(await page.locator('#count-organisations').innerText()) > 0, 'no organisations');
+    // Caseworkers may not read the audit log, so the menu should not offer it.
+    assert.equal(await page.locator('header nav a[href="/audit"]').count(), 0, 'caseworker menu links to /audit');
+    await page.screenshot({ path: path.join(SHOTS, 'home-caseworker.png'), fullPage: true });
+    await assertWeight(page, base, '/ (caseworker)');
+    assertNoProblems('on / (caseworker)');
+  });
+
+  await check('home page fits a phone screen', async () => {
+    await page.setViewportSize(PHONE);
+    await page.reload();
+    await page.screenshot({ path: path.join(SHOTS, 'home-caseworker-phone.png'), fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `home page is ${overflow}px wider than a ${PHONE.width}px phone screen`);
+    await page.setViewportSize(TABLET);
+    assertNoProblems('on / (phone)');
+  });
+
+  let cwCookie;
+  await check('session cookie is HttpOnly and SameSite=Lax', async () => {
+    cwCookie = sessionCookie(await ctx.cookies());
+    assert.ok(cwCookie, `no session cookie among ${JSON.stringify((await ctx.cookies()).map((c) => c.name))}`);
+    assert.equal(cwCookie.httpOnly, true, 'session cookie is not HttpOnly');
+    assert.equal(cwCookie.sameSite, 'Lax', `session cookie SameSite is ${cwCookie.sameSite}`);
+    assert.equal(cwCookie.path, '/', `session cookie path is ${cwCookie.path}`);
+    const visible = await page.evaluate(() => document.cookie);
+    assert.ok(!visible.includes(cwCookie.value), 'session token readable from document.cookie');
+  });
+
+  await check('caseworker gets 403 on /audit', async () => {
+    expectStatus(`${base}/audit`, 403);
+    const res = await page.goto(`${base}/audit`);
+    assert.equal(res.status(), 403, `/audit answered ${res.status()} for a caseworker`);
+    assert.match(await page.locator('h1').first().innerText(), /403/);
+    assert.equal(await page.locator('#events').count(), 0, '403 page shows audit events');
+    await page.screenshot({ path: path.join(SHOTS, 'audit-403-caseworker.png'), fullPage: true });
+    assertNoProblems('on /audit (caseworker)');
+  });
+
+  await check('/places lists Bo Waterside', async () => {
+    const res = await page.goto(`${base}/places`);
+    assert.equal(res.status(), 200);
+    await page.getByRole('cell', { name: 'Bo Waterside', exact: true }).first().waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'places-caseworker.png'), fullPage: true });
+    await assertWeight(page, base, '/places');
+    assertNoProblems('on /places');
+  });
+
+  await check('signing out returns to /login and ends the session', async () => {
+    await page.goto(`${base}/`);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${base}/logout` && r.request().method() === 'POST'),
+      page.locator('header').getByRole('button', { name: 'Sign out' }).click(),
+    ]);
+    await page.waitForLoadState('load');
+    await assertNotRefusedAsCrossSite(page, res);
+    assert.equal(new URL(page.url()).pathname, '/login', `after sign-out the browser is at ${page.url()}`);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    const again = await page.goto(`${base}/`);
+    assert.equal(new URL(page.url()).pathname, '/login', `after sign-out / shows ${page.url()}`);
+    assert.equal(again.status(), 200);
+    assertNoProblems('after sign-out');
+  });
+
+  await check('the signed-out session token no longer works', async () => {
+    // Replay the old cookie in a clean context: the server must have ended the session,
+    // not merely asked the browser to forget it.
+    const replay = await newContext();
+    try {
+      await replay.addCookies([{ ...cwCookie }]);
+      const p = await newPage(replay, 'replayed cookie');
+      await p.goto(`${base}/`);
+      assert.equal(new URL(p.url()).pathname, '/login', `old session cookie still opens ${p.url()}`);
+      assertNoProblems('with a replayed cookie');
+    } finally {
+      await replay.close();
+    }
+  });
+  await ctx.close();
+
+  // --- administrator --------------------------------------------------------------------
+  const actx = await newContext();
+  const apage = await newPage(actx, 'admin');
+
+  await check('admin signs in and sees IOM Liberia among organisations', async () => {
+    await signIn(apage, base, 'admin', admin.password);
+    assert.equal(new URL(apage.url()).pathname, '/', `after sign-in the browser is at ${apage.url()}`);
+    assert.match(await apage.locator('h1').first().innerText(), /Welcome/);
+    const res = await apage.goto(`${base}/organisations`);
+    assert.equal(res.status(), 200);
+    await apage.getByRole('link', { name: 'IOM Liberia', exact: true }).waitFor();
+    await assertWeight(apage, base, '/organisations');
+    assertNoProblems('on /organisations');
+  });
+
+  await check('IOM Liberia lists caseworker as a member', async () => {
+    await Promise.all([
+      apage.waitForURL((u) => /^\/organisations\/[^/]+$/.test(u.pathname)),
+      apage.getByRole('link', { name: 'IOM Liberia', exact: true }).click(),
+    ]);
+    assert.match(await apage.locator('h1').first().innerText(), /IOM Liberia/);
+    const members = apage.locator('table').first();
+    await members.waitFor();
+    assert.match(await members.locator('thead').innerText(), /Username/);
+    const usernames = await members.locator('tbody tr td:nth-child(2)').allInnerTexts();
+    assert.ok(
+      usernames.map((s) => s.trim()).includes('caseworker'),
+      `members table usernames: ${JSON.stringify(usernames)}`,
+    );
+    await apage.screenshot({ path: path.join(SHOTS, 'organisation-admin.png'), fullPage: true });
+    await assertWeight(apage, base, apage.url().slice(base.length));
+    assertNoProblems('on the organisation page');
+  });
+  await actx.close();
+
+  const wire = wireSizes.reduce((s, x) => s + x.bytes, 0);
+  log(`       ${wireSizes.length} GET responses, ${(wire / 1024).toFixed(1)} KB over the wire in total`);
+  assertNoProblems('at the end');
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function cleanup() {
+  try {
+    if (browser) await browser.close();
+  } catch (e) {
+    console.error(`(closing the browser failed: ${e.message})`);
+  }
+  browser = null;
+  try {
+    await stopServer();
+  } catch (e) {
+    console.error(`(stopping the server failed: ${e.message})`);
+  }
+  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
+  tmpRoot = null;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, async () => {
+    console.error(`\nsmoke: interrupted by ${sig}, cleaning up`);
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+let code = 0;
+try {
+  await run();
+  log(`\nsmoke: ${passed} passed, 0 failed`);
+} catch (e) {
+  code = 1;
+  console.error(`\nsmoke: FAILED${e.checkName ? ` in check "${e.checkName}"` : ''}`);
+  console.error(e.message || e);
+  if (!(e instanceof assert.AssertionError) && e.stack) console.error(e.stack.split('\n').slice(1, 6).join('\n'));
+  const tail = serverStderrTail();
+  if (tail.trim()) console.error(`\n--- passage stderr (tail) ---\n${tail}`);
+  console.error(`\nsmoke: ${passed} passed, 1 failed`);
+} finally {
+  await cleanup();
+}
+process.exit(code);
