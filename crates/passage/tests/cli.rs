@@ -252,17 +252,27 @@ async fn administration_from_the_command_line() {
     assert!(out.contains("reachable"));
 }
 
-/// Start `passage` and wait for the line that says it is serving.
-fn start(cmd: &mut Command) -> (std::process::Child, String, String) {
+type Logs = std::sync::Arc<std::sync::Mutex<String>>;
+
+/// Start `passage` and wait for the line that says it is serving; its log lines are
+/// collected in the background.
+fn start(cmd: &mut Command) -> (std::process::Child, String, String, Logs) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let logs = Logs::default();
+    let stderr = child.stderr.take().unwrap();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            let err = logs.lock().unwrap().clone();
             let _ = child.kill();
             let _ = child.wait();
             panic!("passage did not start: {banner}{err}");
@@ -272,7 +282,7 @@ fn start(cmd: &mut Command) -> (std::process::Child, String, String) {
             let addr = rest.split('/').next().unwrap().to_owned();
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in reader.lines() {});
-            return (child, addr, banner);
+            return (child, addr, banner, logs);
         }
     }
 }
@@ -282,6 +292,20 @@ fn http_get(addr: &str, path: &str) -> String {
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn http_post_form(addr: &str, path: &str, body: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut out = String::new();
@@ -301,12 +325,14 @@ fn terminate(child: &mut std::process::Child) -> i32 {
 fn demo_serves_then_stops_gracefully_and_reuses_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let (mut child, addr, banner) = start(
-        passage()
-            .args(["demo", "--listen", "127.0.0.1:0"])
+    let demo = || {
+        let mut c = passage();
+        c.args(["demo", "--listen", "127.0.0.1:0"])
             .arg("--data-dir")
-            .arg(&data),
-    );
+            .arg(&data);
+        c
+    };
+    let (mut child, addr, banner, logs) = start(demo().env("PASSAGE_LOG", "info"));
     assert!(
         banner.contains("fictional") && banner.contains("caseworker"),
         "{banner}"
@@ -314,25 +340,33 @@ fn demo_serves_then_stops_gracefully_and_reuses_its_data() {
     assert!(http_get(&addr, "/healthz").ends_with("ok"));
     assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
     assert!(http_get(&addr, "/login").contains("Sign in to Passage"));
+    let accounts = std::fs::read_to_string(data.join("demo-accounts.txt")).unwrap();
+    let line = accounts.lines().find(|l| l.starts_with("caseworker\t")).unwrap();
+    let password = line.split('\t').nth(1).unwrap().to_owned();
+    let form = format!("username=caseworker&password={password}");
+    let signed_in = http_post_form(&addr, "/login?next=Musu-Kollie", &form);
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
     assert_eq!(terminate(&mut child), 0, "SIGTERM is a clean stop");
+
+    // Requests are logged with their route and request id, never the URL, the form or a secret.
+    let logs = logs.lock().unwrap().clone();
+    assert!(
+        logs.contains("route=/login") && logs.contains("request_id="),
+        "{logs}"
+    );
+    for secret in [password.as_str(), "caseworker", "Musu-Kollie", "Demo Caseworker"] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs:\n{logs}");
+    }
 
     use std::os::unix::fs::PermissionsExt;
     for file in ["passage.sqlite3", "demo-accounts.txt"] {
         let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file}");
     }
-    let accounts = std::fs::read_to_string(data.join("demo-accounts.txt")).unwrap();
-    let caseworker_line = accounts.lines().find(|l| l.starts_with("caseworker\t")).unwrap();
-    let password = caseworker_line.split('\t').nth(1).unwrap();
 
     // A second start reuses the data and shows the same accounts.
-    let (mut child, _, banner) = start(
-        passage()
-            .args(["demo", "--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(&data),
-    );
-    assert!(banner.contains(password));
+    let (mut child, _, banner, _) = start(&mut demo());
+    assert!(banner.contains(&password));
     assert_eq!(terminate(&mut child), 0);
 
     let (code, out, _) = run(passage().args(["audit", "verify"]).arg("--data-dir").arg(&data));

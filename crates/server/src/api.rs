@@ -394,7 +394,7 @@ async fn list_roles(
     State(state): State<AppState>,
     ApiUser(_): ApiUser,
 ) -> Result<Json<Vec<RoleOut>>, ApiError> {
-    let roles = state.svc.roles().await?;
+    let roles = state.svc.roles().to_vec();
     Ok(Json(
         roles
             .into_iter()
@@ -457,7 +457,7 @@ async fn audit_events(
         org,
         action_prefix: p.action,
         before_seq: p.before,
-        limit: p.limit,
+        limit: p.limit.unwrap_or(0),
         ..Default::default()
     };
     let page = state.svc.audit_events(&who.actor, &ctx, &q).await?;
@@ -546,7 +546,7 @@ async fn counties(
     State(state): State<AppState>,
     ApiUser(_): ApiUser,
 ) -> Result<Json<Vec<CountyOut>>, ApiError> {
-    let list = state.svc.counties().await?;
+    let list = state.svc.counties().to_vec();
     Ok(Json(
         list.into_iter()
             .map(|c| CountyOut {
@@ -575,7 +575,7 @@ async fn crossing_points(
     State(state): State<AppState>,
     ApiUser(_): ApiUser,
 ) -> Result<Json<Vec<CrossingPointOut>>, ApiError> {
-    let list = state.svc.crossing_points().await?;
+    let list = state.svc.crossing_points().to_vec();
     Ok(Json(
         list.into_iter()
             .map(|p| CrossingPointOut {

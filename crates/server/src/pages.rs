@@ -113,7 +113,6 @@ struct LoginPage {
 struct HomePage {
     c: Chrome,
     summary: HomeSummary,
-    memberships: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -319,30 +318,9 @@ async fn logout_everywhere(
 
 async fn home(State(state): State<AppState>, WebUser(who): WebUser) -> Result<Response, PageError> {
     let summary = state.svc.home(&who.actor).await?;
-    let orgs = state.svc.organisations(&who.actor).await?;
-    let roles = state.svc.roles().await?;
-    let memberships = who
-        .actor
-        .grants()
-        .iter()
-        .map(|g| {
-            let org = orgs
-                .iter()
-                .find(|o| o.id == g.org)
-                .map(|o| o.name.to_string())
-                .unwrap_or_default();
-            let role = roles
-                .iter()
-                .find(|r| r.role == g.role)
-                .map(|r| r.label.clone())
-                .unwrap_or_default();
-            (org, role)
-        })
-        .collect();
     render(&HomePage {
         c: Chrome::of(&who),
         summary,
-        memberships,
     })
 }
 
@@ -424,7 +402,7 @@ async fn organisation_page(
 ) -> Result<Response, PageError> {
     let org = state.svc.organisation(&who.actor, id).await?;
     let members = state.svc.members(&who.actor, ctx, id).await?;
-    let roles = state.svc.roles().await?;
+    let roles = state.svc.roles().to_vec();
     let can_manage = who
         .actor
         .authorize(Permission::MembersManage, Scope::Org(id))
@@ -587,8 +565,8 @@ async fn users(
 }
 
 async fn places(State(state): State<AppState>, WebUser(who): WebUser) -> Result<Response, PageError> {
-    let counties = state.svc.counties().await?;
-    let points = state.svc.crossing_points().await?;
+    let counties = state.svc.counties().to_vec();
+    let points = state.svc.crossing_points().to_vec();
     render(&PlacesPage {
         c: Chrome::of(&who),
         counties,
@@ -720,7 +698,7 @@ async fn audit_page(
         since: parse_day(p.from.as_deref()),
         until: parse_day(p.to.as_deref()).map(|t| t.plus_seconds(86_400)),
         before_seq: p.before,
-        limit: Some(50),
+        limit: 50,
     };
     let page = state.svc.audit_events(&who.actor, ctx, &query).await?;
     let orgs = state.svc.organisations(&who.actor).await?;

@@ -182,6 +182,10 @@ async fn pages_carry_security_headers_and_stay_small() {
     assert_eq!(r.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
     assert!(r.headers.contains_key("x-request-id"));
     assert!(
+        !r.headers.contains_key(header::STRICT_TRANSPORT_SECURITY),
+        "no HSTS over plain http"
+    );
+    assert!(
         !r.body.contains("<script>") && !r.body.contains("style="),
         "no inline script or style"
     );
@@ -219,6 +223,31 @@ async fn pages_carry_security_headers_and_stay_small() {
             page.body.len() + statics
         );
     }
+}
+
+#[tokio::test]
+async fn behind_https_cookies_are_host_prefixed_and_hsts_is_sent() {
+    let a = App::new().await;
+    let app = router(
+        a.svc.clone(),
+        ServerOptions {
+            secure: true,
+            trust_proxy: false,
+        },
+    );
+    let body = format!("username=caseworker&password={}", a.password("caseworker"));
+    let req = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-passage_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    assert!(res.headers().contains_key(header::STRICT_TRANSPORT_SECURITY));
 }
 
 #[tokio::test]

@@ -3,22 +3,12 @@
 use crate::error::ServiceError;
 use crate::{Ctx, Passage, authorize};
 use passage_domain::audit::ChainedEvent;
-use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp, UserId};
+use passage_domain::{Actor, AuditAction, Permission, Scope};
 use passage_store::audit::{self, Filter};
 
-/// What an auditor asks for.
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    /// One organisation; `None` means every organisation the reader may audit.
-    pub org: Option<OrgId>,
-    /// e.g. "auth." or "auth.login_failed".
-    pub action_prefix: Option<String>,
-    pub actor: Option<UserId>,
-    pub since: Option<Timestamp>,
-    pub until: Option<Timestamp>,
-    pub before_seq: Option<i64>,
-    pub limit: Option<i64>,
-}
+/// What an auditor asks for (`org: None` means every organisation they may audit;
+/// `limit` 0 means the default page size).
+pub use passage_store::audit::Filter as AuditQuery;
 
 #[derive(Debug, Clone)]
 pub struct AuditPage {
@@ -40,6 +30,7 @@ pub struct ChainReport {
     pub first_break: Option<ChainBreak>,
 }
 
+const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
 impl Passage {
@@ -64,15 +55,16 @@ impl Passage {
                 [first, ..] => Some(*first),
             },
         };
-        let limit = q.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        let limit = if q.limit <= 0 {
+            DEFAULT_PAGE
+        } else {
+            q.limit.min(MAX_PAGE)
+        };
         let filter = Filter {
             org,
             action_prefix: q.action_prefix.clone().filter(|a| !a.trim().is_empty()),
-            actor: q.actor,
-            since: q.since,
-            until: q.until,
-            before_seq: q.before_seq,
             limit,
+            ..q.clone()
         };
         let mut tx = self.db.begin().await?;
         let events = audit::list(&mut tx.conn(), &filter).await?;

@@ -75,6 +75,15 @@ pub struct Passage {
     hasher: PasswordHasher,
     settings: Settings,
     throttle_key: Arc<Vec<u8>>,
+    reference: Arc<Reference>,
+}
+
+/// Reference data that changes only with a migration, loaded once at start.
+#[derive(Debug)]
+struct Reference {
+    roles: Vec<RoleInfo>,
+    counties: Vec<County>,
+    crossing_points: Vec<CrossingPoint>,
 }
 
 impl Passage {
@@ -88,6 +97,11 @@ impl Passage {
         let fresh: [u8; 32] = passage_crypto::random_bytes()?;
         let mut tx = db.begin().await?;
         let key = auth::installation_key(&mut tx.conn(), clock.now(), &fresh).await?;
+        let reference = Reference {
+            roles: passage_store::users::roles(&mut tx.conn()).await?,
+            counties: passage_store::places::counties(&mut tx.conn()).await?,
+            crossing_points: passage_store::places::crossing_points(&mut tx.conn()).await?,
+        };
         tx.commit().await?;
         Ok(Self {
             db,
@@ -95,6 +109,7 @@ impl Passage {
             hasher,
             settings,
             throttle_key: Arc::new(key),
+            reference: Arc::new(reference),
         })
     }
 

@@ -7,7 +7,7 @@ use passage_domain::{
     Role, Scope, UserId, Username,
 };
 use passage_store::orgs::{self, Organisation};
-use passage_store::places::{self, County, CrossingPoint};
+use passage_store::places::{County, CrossingPoint};
 use passage_store::users::{self, Member, RoleInfo, User};
 use passage_store::{Conn, audit};
 
@@ -32,6 +32,8 @@ pub struct HomeSummary {
     pub my_sessions: i64,
     /// Audit events today, for those who may read the audit trail.
     pub audit_events_today: Option<i64>,
+    /// (organisation, role label) for each of the user's memberships.
+    pub memberships: Vec<(String, String)>,
 }
 
 impl Passage {
@@ -131,9 +133,9 @@ impl Passage {
         Ok(members)
     }
 
-    pub async fn roles(&self) -> Result<Vec<RoleInfo>, ServiceError> {
-        let mut pooled = self.db.acquire().await?;
-        Ok(users::roles(&mut pooled.conn()).await?)
+    /// The roles and their permissions (loaded at start: they change only with a migration).
+    pub fn roles(&self) -> &[RoleInfo] {
+        &self.reference.roles
     }
 
     /// Create an account and its first membership. An organisation's administrators may
@@ -155,7 +157,7 @@ impl Passage {
             disabled: false,
             created_at: self.now(),
         };
-        let role = self.known_role(&new.role).await?;
+        let role = self.known_role(&new.role)?;
         let hash = self.hash_password(&password).await?;
         let mut tx = self.db.begin().await?;
         ensure_org_exists(&mut tx.conn(), new.org).await?;
@@ -188,7 +190,7 @@ impl Passage {
         role: &str,
     ) -> Result<User, ServiceError> {
         authorize(actor, Permission::MembersManage, Scope::Org(org))?;
-        let role = self.known_role(role).await?;
+        let role = self.known_role(role)?;
         let username = Username::parse(username)?;
         let mut tx = self.db.begin().await?;
         ensure_org_exists(&mut tx.conn(), org).await?;
@@ -241,6 +243,7 @@ impl Passage {
             .ok_or(ServiceError::NotFound)?;
         let their_orgs: Vec<OrgId> = users::grants(&mut pooled.conn(), user.id)
             .await?
+            .0
             .iter()
             .map(|g| g.org)
             .collect();
@@ -269,14 +272,12 @@ impl Passage {
         Ok(user)
     }
 
-    pub async fn counties(&self) -> Result<Vec<County>, ServiceError> {
-        let mut pooled = self.db.acquire().await?;
-        Ok(places::counties(&mut pooled.conn()).await?)
+    pub fn counties(&self) -> &[County] {
+        &self.reference.counties
     }
 
-    pub async fn crossing_points(&self) -> Result<Vec<CrossingPoint>, ServiceError> {
-        let mut pooled = self.db.acquire().await?;
-        Ok(places::crossing_points(&mut pooled.conn()).await?)
+    pub fn crossing_points(&self) -> &[CrossingPoint] {
+        &self.reference.crossing_points
     }
 
     /// Real counts for the home page, limited to what the user may see.
@@ -306,21 +307,40 @@ impl Passage {
             Some(id) => passage_store::auth::count_user_sessions(&mut c, id, self.now()).await?,
             None => 0,
         };
+        let memberships = actor
+            .grants()
+            .iter()
+            .map(|g| {
+                let org = visible_orgs
+                    .iter()
+                    .find(|o| o.id == g.org)
+                    .map(|o| o.name.to_string());
+                let role = self
+                    .roles()
+                    .iter()
+                    .find(|r| r.role == g.role)
+                    .map(|r| r.label.clone());
+                (
+                    org.unwrap_or_default(),
+                    role.unwrap_or_else(|| g.role.to_string()),
+                )
+            })
+            .collect();
         Ok(HomeSummary {
             organisations: visible_orgs.len(),
             colleagues: colleagues.len(),
-            counties: places::counties(&mut c).await?.len(),
-            crossing_points: places::crossing_points(&mut c).await?.len(),
+            counties: self.counties().len(),
+            crossing_points: self.crossing_points().len(),
             my_sessions,
             audit_events_today,
+            memberships,
         })
     }
 
-    async fn known_role(&self, name: &str) -> Result<Role, ServiceError> {
-        let roles = self.roles().await?;
-        roles
-            .into_iter()
-            .map(|r| r.role)
+    fn known_role(&self, name: &str) -> Result<Role, ServiceError> {
+        self.roles()
+            .iter()
+            .map(|r| r.role.clone())
             .find(|r| r.as_str() == name.trim())
             .ok_or_else(|| {
                 InvalidValue::new(

@@ -8,7 +8,7 @@ use passage_domain::{
 };
 use passage_store::auth::{self, ApiToken, Session};
 use passage_store::users::{self, User};
-use passage_store::{Conn, audit, orgs};
+use passage_store::{Conn, audit};
 
 /// A fresh browser session: the secret goes into the cookie, only its digest is stored.
 #[derive(Debug)]
@@ -40,9 +40,7 @@ impl Passage {
         user: UserId,
         token_scope: Option<TokenScope>,
     ) -> Result<Actor, ServiceError> {
-        let grants = users::grants(conn, user).await?;
-        let host = orgs::host(conn).await?;
-        let host_org = host.filter(|h| grants.iter().any(|g| g.org == *h));
+        let (grants, host_org) = users::grants(conn, user).await?;
         Ok(Actor::User {
             id: user,
             host_org,
@@ -145,7 +143,7 @@ impl Passage {
         let hash = sha256(token.as_bytes()).to_vec();
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
-        let session = auth::session(&mut c, &hash)
+        let (session, user) = users::by_session(&mut c, &hash)
             .await?
             .ok_or(ServiceError::SessionExpired)?;
         let idle_limit = session.last_seen_at.plus_seconds(self.settings.session_idle_secs);
@@ -153,9 +151,7 @@ impl Passage {
             auth::delete_session(&mut c, &hash).await?;
             return Err(ServiceError::SessionExpired);
         }
-        let user = users::get(&mut c, session.user_id)
-            .await?
-            .ok_or(ServiceError::SessionExpired)?;
+
         if user.disabled {
             return Err(ServiceError::SessionExpired);
         }

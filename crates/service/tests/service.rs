@@ -388,7 +388,7 @@ async fn every_write_and_personal_read_is_audited_without_personal_values() {
             &auditor.actor,
             &web(),
             &AuditQuery {
-                limit: Some(200),
+                limit: 200,
                 ..Default::default()
             },
         )

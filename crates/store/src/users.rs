@@ -208,12 +208,14 @@ pub async fn remove_membership(conn: &mut Conn<'_>, user: UserId, org: OrgId) ->
     }
 }
 
-/// The user's memberships with each role's permissions: what the policy decides on.
-pub async fn grants(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<Grant>, StoreError> {
-    let rows: Vec<(Uuid, String, Option<String>)> = on_conn!(
+/// The user's memberships with each role's permissions — what the policy decides on — and
+/// the host organisation if the user is a member of it. One query, as it runs on every request.
+pub async fn grants(conn: &mut Conn<'_>, user: UserId) -> Result<(Vec<Grant>, Option<OrgId>), StoreError> {
+    let rows: Vec<(Uuid, String, bool, Option<String>)> = on_conn!(
         conn,
-        sqlx::query_as::<_, (Uuid, String, Option<String>)>(
-            "select m.org_id, m.role, p.permission from memberships m \
+        sqlx::query_as::<_, (Uuid, String, bool, Option<String>)>(
+            "select m.org_id, m.role, o.is_host, p.permission from memberships m \
+             join organisations o on o.id = m.org_id \
              left join role_permissions p on p.role = m.role where m.user_id = $1 \
              order by m.org_id"
         )
@@ -221,7 +223,11 @@ pub async fn grants(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<Grant>, Sto
         fetch_all
     )?;
     let mut by_org: BTreeMap<Uuid, Grant> = BTreeMap::new();
-    for (org, role, permission) in rows {
+    let mut host = None;
+    for (org, role, is_host, permission) in rows {
+        if is_host {
+            host = Some(OrgId::from_uuid(org));
+        }
         let grant = by_org.entry(org).or_insert_with(|| Grant {
             org: OrgId::from_uuid(org),
             role: Role::new(role),
@@ -232,7 +238,46 @@ pub async fn grants(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<Grant>, Sto
             grant.permissions.insert(p);
         }
     }
-    Ok(by_org.into_values().collect())
+    Ok((by_org.into_values().collect(), host))
+}
+
+/// The session with this token digest and its user, in one query (every request needs both).
+pub async fn by_session(
+    conn: &mut Conn<'_>,
+    token_hash: &[u8],
+) -> Result<Option<(crate::auth::Session, User)>, StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        csrf_token: String,
+        session_created_at: i64,
+        last_seen_at: i64,
+        expires_at: i64,
+    }
+    let row: Option<Row> = on_conn!(
+        conn,
+        sqlx::query_as::<_, Row>(
+            "select u.id, u.username, u.display_name, u.email, u.disabled, u.created_at, u.password_hash, \
+             s.csrf_token, s.created_at as session_created_at, s.last_seen_at, s.expires_at \
+             from sessions s join users u on u.id = s.user_id where s.token_hash = $1"
+        )
+        .bind(token_hash),
+        fetch_optional
+    )?;
+    row.map(|r| {
+        let user = r.user.into_user()?.0;
+        let session = crate::auth::Session {
+            token_hash: token_hash.to_vec(),
+            user_id: user.id,
+            csrf_token: r.csrf_token,
+            created_at: Timestamp::from_micros(r.session_created_at),
+            last_seen_at: Timestamp::from_micros(r.last_seen_at),
+            expires_at: Timestamp::from_micros(r.expires_at),
+        };
+        Ok((session, user))
+    })
+    .transpose()
 }
 
 /// A member of an organisation, as listed to its administrators.

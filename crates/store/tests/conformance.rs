@@ -139,7 +139,8 @@ async fn users_memberships_and_grants() {
     users::set_membership(&mut c.conn(), u.id, o.id, &Role::new(Role::CASEWORKER), at)
         .await
         .unwrap();
-    let grants = users::grants(&mut c.conn(), u.id).await.unwrap();
+    let (grants, host) = users::grants(&mut c.conn(), u.id).await.unwrap();
+    assert_eq!(host, None, "the shelter does not host");
     assert_eq!(grants.len(), 1);
     assert!(grants[0].permissions.contains(&Permission::CasesEdit));
     assert!(!grants[0].permissions.contains(&Permission::AuditView));
@@ -148,7 +149,8 @@ async fn users_memberships_and_grants() {
     users::set_membership(&mut c.conn(), u.id, o.id, &Role::new(Role::AUDITOR), at)
         .await
         .unwrap();
-    let grants = users::grants(&mut c.conn(), u.id).await.unwrap();
+    let (grants, host) = users::grants(&mut c.conn(), u.id).await.unwrap();
+    assert_eq!(host, None, "the shelter does not host");
     assert_eq!(grants[0].role.as_str(), Role::AUDITOR);
     assert!(grants[0].permissions.contains(&Permission::AuditView));
 
