@@ -701,11 +701,10 @@ async fn audit_page(
         limit: 50,
     };
     let page = state.svc.audit_events(&who.actor, ctx, &query).await?;
-    let orgs = state.svc.organisations(&who.actor).await?;
+    let orgs = state.svc.auditable_organisations(&who.actor).await?;
     let reach = who.actor.orgs_with(Permission::AuditView);
     let org_choices: Vec<(String, String)> = orgs
         .iter()
-        .filter(|o| reach.as_ref().is_none_or(|r| r.contains(&o.id)))
         .map(|o| (o.id.to_string(), o.name.to_string()))
         .collect();
     // Names of staff the reader may already see; other actors are shown by id.

@@ -137,3 +137,19 @@ impl Passage {
         })
     }
 }
+
+impl Passage {
+    /// The organisations whose audit trail the actor may read (for the auditor's filter).
+    pub async fn auditable_organisations(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<passage_store::orgs::Organisation>, ServiceError> {
+        let reach = actor.orgs_with(Permission::AuditView);
+        let mut pooled = self.db.acquire().await?;
+        let all = passage_store::orgs::list(&mut pooled.conn()).await?;
+        Ok(all
+            .into_iter()
+            .filter(|o| reach.as_ref().is_none_or(|r| r.contains(&o.id)))
+            .collect())
+    }
+}
