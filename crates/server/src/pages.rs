@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/account", get(account))
         .route("/account/logout-everywhere", post(logout_everywhere))
+        .route("/account/password", post(change_password))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/organisations", get(organisations).post(create_organisation))
@@ -106,6 +107,7 @@ struct LoginPage {
     message: Option<String>,
     username: String,
     expired: bool,
+    changed: bool,
 }
 
 #[derive(Template)]
@@ -230,6 +232,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 #[derive(Deserialize)]
 struct LoginQuery {
     expired: Option<String>,
+    changed: Option<String>,
 }
 
 async fn login_page(
@@ -243,6 +246,7 @@ async fn login_page(
         message: None,
         username: String::new(),
         expired: q.expired.is_some(),
+        changed: q.changed.is_some(),
     })
 }
 
@@ -277,6 +281,7 @@ async fn login(
                     message: Some(message),
                     username: form.username.trim().to_owned(),
                     expired: false,
+                    changed: false,
                 },
             )?;
             if let ServiceError::Throttled { retry_after_secs } = e
@@ -594,6 +599,38 @@ async fn account_page(
             error,
         },
     )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current: String,
+    new: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    match state
+        .svc
+        .change_own_password(&ctx, &who, &form.current, &form.new)
+        .await
+    {
+        Ok(()) => {
+            let mut response = signed_out(state.options.secure);
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/login?changed=1"));
+            Ok(response)
+        }
+        Err(e @ ServiceError::Invalid(_)) => {
+            let (status, _, message) = crate::error::classify(&e);
+            account_page(&state, &who, status, None, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn account(State(state): State<AppState>, WebUser(who): WebUser) -> Result<Response, PageError> {

@@ -306,6 +306,51 @@ async fn sign_in_home_and_sign_out() {
 }
 
 #[tokio::test]
+async fn people_change_their_own_password() {
+    let a = App::new().await;
+    let (cookie, csrf) = a.sign_in("meofficer").await;
+    let wrong = a
+        .post_form(
+            "/account/password",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&current=nope&new=cassava-lantern-river"),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("current password: is not right"));
+    let current = a.password("meofficer");
+    let weak = a
+        .post_form(
+            "/account/password",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&current={current}&new=short"),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = a
+        .post_form(
+            "/account/password",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&current={current}&new=cassava-lantern-river"),
+        )
+        .await;
+    assert_eq!(ok.headers.get(header::LOCATION).unwrap(), "/login?changed=1");
+    assert_eq!(
+        a.get("/", Some(&cookie)).await.status,
+        StatusCode::SEE_OTHER,
+        "the session ended"
+    );
+    let login = a
+        .post_form(
+            "/login",
+            None,
+            "username=meofficer&password=cassava-lantern-river",
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn cross_site_posts_are_refused() {
     let a = App::new().await;
     let (cookie, csrf) = a.sign_in("admin").await;

@@ -335,3 +335,36 @@ fn with_target(event: AuditEvent, user: Option<UserId>) -> AuditEvent {
         None => event.detail("account", "unknown"),
     }
 }
+
+impl Passage {
+    /// A signed-in person changes their own password: the current one must be given, and
+    /// every session (this one included) ends.
+    pub async fn change_own_password(
+        &self,
+        ctx: &Ctx,
+        who: &Authenticated,
+        current: &str,
+        new_password: &str,
+    ) -> Result<(), ServiceError> {
+        if who.session_hash.is_none() {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        let stored = {
+            let mut pooled = self.db.acquire().await?;
+            users::by_username(&mut pooled.conn(), &who.user.username)
+                .await?
+                .map(|(_, h)| h)
+        };
+        let hasher = self.hasher.clone();
+        let current = current.to_owned();
+        let verified = tokio::task::spawn_blocking(move || hasher.verify(&current, stored.as_deref()))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if !verified {
+            return Err(passage_domain::InvalidValue::new("current password", "is not right").into());
+        }
+        self.reset_password(&who.actor, ctx, who.user.username.as_str(), new_password)
+            .await?;
+        Ok(())
+    }
+}
