@@ -1,0 +1,3 @@
+//! XLSForm support: the expression language now; the workbook reader and form model next.
+
+pub mod expr;
