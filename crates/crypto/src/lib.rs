@@ -1,5 +1,8 @@
 //! Passage's cryptography in one small, reviewable crate: password hashing (argon2id), random
-//! tokens and their digests, keyed hashes, and the audit hash chain.
+//! tokens and their digests, keyed hashes, the audit hash chain, and envelope encryption of
+//! personal data ([`envelope`]).
+
+pub mod envelope;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -14,6 +17,13 @@ pub enum CryptoError {
     Random,
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
+    #[error("encryption failed")]
+    Encrypt,
+    /// Wrong key, wrong record or field, or altered ciphertext: deliberately not more precise.
+    #[error("decryption failed")]
+    Decrypt,
+    #[error("master key file {0}")]
+    KeyFile(String),
 }
 
 /// 32 bytes from the operating system's generator.

@@ -35,6 +35,8 @@ pub enum Expr {
     Current,
     /// `..` (only inside `position(..)`)
     Parent,
+    /// A bare name in a `choice_filter`: a column of the choices sheet (e.g. `county`).
+    ChoiceColumn(String),
     Neg(Box<Expr>),
     Binary(Op, Box<Expr>, Box<Expr>),
     Call(Func, Vec<Expr>),
@@ -242,6 +244,8 @@ struct Parser {
     tokens: Vec<(usize, Token)>,
     pos: usize,
     len: usize,
+    /// In a `choice_filter`, bare names are choice columns.
+    choice_columns: bool,
 }
 
 impl Parser {
@@ -299,6 +303,9 @@ impl Parser {
                         message: "`(` is never closed".into(),
                     }),
                 }
+            }
+            Some(Token::Name(name)) if self.choice_columns && self.peek() != Some(&Token::LParen) => {
+                Ok(Expr::ChoiceColumn(name))
             }
             Some(Token::Name(name)) => {
                 if self.peek() != Some(&Token::LParen) {
@@ -380,12 +387,23 @@ fn describe(t: &Token) -> &'static str {
 impl Expr {
     /// Parse an XLSForm expression.
     pub fn parse(src: &str) -> Result<Expr, ParseError> {
+        Self::parse_with(src, false)
+    }
+
+    /// Parse a `choice_filter`, where bare names (`county = ${county}`) are choice columns.
+    pub fn parse_choice_filter(src: &str) -> Result<Expr, ParseError> {
+        Self::parse_with(src, true)
+    }
+
+    fn parse_with(src: &str, choice_columns: bool) -> Result<Expr, ParseError> {
         let tokens = tokenize(src)?;
         let mut p = Parser {
             tokens,
             pos: 0,
             len: src.chars().count(),
+            choice_columns,
         };
+
         let expr = p.expression(0)?;
         if p.pos < p.tokens.len() {
             return p.fail("unexpected text after the end of the expression");
@@ -534,6 +552,10 @@ pub trait Scope {
     fn position(&self) -> Option<usize>;
     /// Today's date, for `today()`.
     fn today(&self) -> time::Date;
+    /// A column of the choice being filtered (`choice_filter` only).
+    fn choice_column(&self, _name: &str) -> Value {
+        Value::Str(String::new())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -552,6 +574,7 @@ pub fn eval(expr: &Expr, scope: &dyn Scope) -> Result<Value, EvalError> {
         Expr::Field(name) => scope.field(name),
         Expr::Current => scope.current(),
         Expr::Parent => Value::Str(String::new()),
+        Expr::ChoiceColumn(name) => scope.choice_column(name),
         Expr::Neg(x) => Value::Num(-eval(x, scope)?.as_number()),
         Expr::Binary(op, a, b) => {
             let a = eval(a, scope)?;
@@ -800,6 +823,38 @@ mod tests {
         );
         assert!(Expr::parse("1 2").unwrap_err().message.contains("after the end"));
         assert!(Expr::parse("..").is_err());
+    }
+
+    #[test]
+    fn choice_filters_name_choice_columns() {
+        struct Choice;
+        impl Scope for Choice {
+            fn field(&self, _: &str) -> Value {
+                Value::Str("LR-NI".into())
+            }
+            fn current(&self) -> Value {
+                Value::Str(String::new())
+            }
+            fn position(&self) -> Option<usize> {
+                None
+            }
+            fn today(&self) -> time::Date {
+                time::macros::date!(2026 - 11 - 27)
+            }
+            fn choice_column(&self, name: &str) -> Value {
+                Value::Str(if name == "county" {
+                    "LR-NI".into()
+                } else {
+                    String::new()
+                })
+            }
+        }
+        let e = Expr::parse_choice_filter("county = ${county}").unwrap();
+        assert_eq!(eval(&e, &Choice).unwrap(), Value::Bool(true));
+        assert!(
+            Expr::parse("county = ${county}").is_err(),
+            "bare names only in choice filters"
+        );
     }
 
     #[test]

@@ -1,3 +1,10 @@
-//! XLSForm support: the expression language now; the workbook reader and form model next.
+//! XLSForm support for Passage: the workbook reader ([`read_xlsform`]), the form model
+//! ([`Form`]) and the XLSForm expression language ([`expr`]). The same parsed form drives the
+//! web pages, validation, exports and (later) the XForm sent to ODK Collect.
 
 pub mod expr;
+pub mod model;
+mod reader;
+
+pub use model::{Choice, Field, FieldKind, Form, Group, Metadata, Node, Sensitivity, Text};
+pub use reader::{FormError, FormErrors, read_xlsform};

@@ -1,0 +1,206 @@
+//! The form model: what an XLSForm says, parsed and checked, independent of the spreadsheet.
+
+use crate::expr::Expr;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Text in several languages; the key is the language as written in the column header
+/// (`English (en)`), or `""` for a column without a language.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Text(pub BTreeMap<String, String>);
+
+impl Text {
+    /// The text in `language`, else the untagged text, else any.
+    pub fn get(&self, language: &str) -> Option<&str> {
+        self.0
+            .get(language)
+            .or_else(|| self.0.get(""))
+            .or_else(|| self.0.values().next())
+            .map(String::as_str)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|v| v.is_empty())
+    }
+}
+
+/// How a field's value is protected (our `passage_sensitivity` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    /// Names, contacts, document numbers: encrypted, searchable only by keyed hash.
+    Identifying,
+    /// Exploitation details, health, narratives: encrypted.
+    Sensitive,
+    /// Sex, age band, nationality, county, programme facts: plain, used for indicators.
+    Reporting,
+}
+
+impl Sensitivity {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_lowercase().as_str() {
+            "identifying" => Some(Self::Identifying),
+            "sensitive" => Some(Self::Sensitive),
+            "reporting" => Some(Self::Reporting),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Identifying => "identifying",
+            Self::Sensitive => "sensitive",
+            Self::Reporting => "reporting",
+        }
+    }
+}
+
+/// ODK metadata a client fills in by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metadata {
+    Start,
+    End,
+    Today,
+    DeviceId,
+    Username,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Text,
+    Integer,
+    Decimal,
+    Date,
+    Time,
+    DateTime,
+    /// `or_other` adds an "other" choice with a free-text answer.
+    SelectOne {
+        list: String,
+        or_other: bool,
+    },
+    SelectMultiple {
+        list: String,
+        or_other: bool,
+    },
+    Geopoint,
+    Note,
+    Calculate,
+    Acknowledge,
+    Metadata(Metadata),
+}
+
+impl FieldKind {
+    /// Whether the field holds an answer (notes do not).
+    pub fn holds_value(&self) -> bool {
+        !matches!(self, FieldKind::Note)
+    }
+    pub fn choice_list(&self) -> Option<&str> {
+        match self {
+            FieldKind::SelectOne { list, .. } | FieldKind::SelectMultiple { list, .. } => Some(list),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub kind: FieldKind,
+    pub label: Text,
+    pub hint: Text,
+    /// `yes` becomes `true()`; an expression is kept as written.
+    pub required: Option<Expr>,
+    pub relevant: Option<Expr>,
+    pub constraint: Option<Expr>,
+    pub constraint_message: Text,
+    pub calculation: Option<Expr>,
+    pub choice_filter: Option<Expr>,
+    pub default: Option<String>,
+    pub read_only: bool,
+    pub appearance: Option<String>,
+    /// `None` for notes; defaults to `Sensitive` when the column is absent or empty, so an
+    /// unmarked field is never stored in plain text.
+    pub sensitivity: Option<Sensitivity>,
+    /// The survey sheet row it came from (1-based, as Excel shows it).
+    pub row: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub label: Text,
+    pub relevant: Option<Expr>,
+    pub appearance: Option<String>,
+    /// A repeat holds any number of instances of its children.
+    pub repeat: bool,
+    /// A fixed number of repeat instances, if the form sets one.
+    pub repeat_count: Option<Expr>,
+    pub children: Vec<Node>,
+    pub row: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Node {
+    Field(Field),
+    Group(Group),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub name: String,
+    pub label: Text,
+    /// Other columns of the choices sheet, for `choice_filter`s.
+    pub columns: BTreeMap<String, String>,
+}
+
+/// A whole form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Form {
+    pub id: String,
+    pub title: String,
+    pub version: String,
+    pub default_language: Option<String>,
+    /// Languages that appear in label columns, e.g. `English (en)`, `French (fr)`.
+    pub languages: Vec<String>,
+    pub children: Vec<Node>,
+    pub choices: BTreeMap<String, Vec<Choice>>,
+}
+
+impl Form {
+    /// Every field, depth first, with its enclosing repeats.
+    pub fn fields(&self) -> Vec<(&Field, Vec<&str>)> {
+        fn walk<'a>(nodes: &'a [Node], repeats: &mut Vec<&'a str>, out: &mut Vec<(&'a Field, Vec<&'a str>)>) {
+            for node in nodes {
+                match node {
+                    Node::Field(f) => out.push((f, repeats.clone())),
+                    Node::Group(g) => {
+                        if g.repeat {
+                            repeats.push(&g.name);
+                        }
+                        walk(&g.children, repeats, out);
+                        if g.repeat {
+                            repeats.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.children, &mut Vec::new(), &mut out);
+        out
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields().into_iter().map(|(f, _)| f).find(|f| f.name == name)
+    }
+
+    /// The label of choice `name` in `list`, in `language`.
+    pub fn choice_label(&self, list: &str, name: &str, language: &str) -> Option<&str> {
+        self.choices
+            .get(list)?
+            .iter()
+            .find(|c| c.name == name)?
+            .label
+            .get(language)
+    }
+}
