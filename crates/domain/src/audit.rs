@@ -44,6 +44,7 @@ actions! {
     TokenRevoked => "token.revoke", false;
     AuditViewed => "audit.view", false;
     DemoSeeded => "demo.seed", false;
+    FormUploaded => "form.upload", false;
 }
 
 /// How the action reached Passage.

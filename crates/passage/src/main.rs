@@ -107,6 +107,14 @@ enum Admin {
     },
     /// List accounts with their organisations and roles.
     ListUsers,
+    /// Upload a new version of a programme's form (an XLSForm .xlsx). A bad workbook is
+    /// refused whole and every problem is listed with its sheet, row and column.
+    UploadForm {
+        /// Programme code: avrr, ct, rr, border or capacity.
+        #[arg(long)]
+        programme: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,7 +226,11 @@ async fn open(config: &Config) -> Result<Db> {
 async fn service(config: &Config) -> Result<Passage> {
     let db = open(config).await?;
     let hasher = passage_crypto::PasswordHasher::standard()?;
-    Ok(Passage::new(db, Arc::new(SystemClock), hasher, config.settings.clone()).await?)
+    let svc = Passage::new(db, Arc::new(SystemClock), hasher, config.settings.clone()).await?;
+    svc.install_shipped_forms()
+        .await
+        .context("installing the shipped programme forms")?;
+    Ok(svc)
 }
 
 async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
@@ -392,7 +404,7 @@ async fn check_config(config: &Config) -> Result<ExitCode> {
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn password_input(from_stdin: bool) -> Result<(String, bool)> {
+fn password_input(from_stdin: bool, username: &str) -> Result<(String, bool)> {
     if from_stdin {
         let mut text = String::new();
         std::io::stdin()
@@ -401,7 +413,7 @@ fn password_input(from_stdin: bool) -> Result<(String, bool)> {
         let password = text.lines().next().unwrap_or_default().to_owned();
         Ok((password, false))
     } else {
-        Ok((format!("pw-{}", passage_crypto::random_token("")?), true))
+        Ok((passage_service::generate_password("pw-", username)?, true))
     }
 }
 
@@ -425,7 +437,7 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
                 .organisation_named(&operator, &org)
                 .await
                 .context("organisation")?;
-            let (password, generated) = password_input(password_stdin)?;
+            let (password, generated) = password_input(password_stdin, &username)?;
             let new = NewUser {
                 username,
                 display_name: name,
@@ -455,7 +467,7 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
             username,
             password_stdin,
         } => {
-            let (password, generated) = password_input(password_stdin)?;
+            let (password, generated) = password_input(password_stdin, &username)?;
             let user = svc
                 .reset_password(&operator, &ctx, &username, &password)
                 .await
@@ -463,6 +475,32 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
             println!("password reset for {}; their sessions have ended", user.username);
             if generated {
                 println!("new password (shown once): {password}");
+            }
+        }
+        Admin::UploadForm { programme, file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            match svc.upload_form(&operator, &ctx, &programme, &bytes).await {
+                Ok(v) => println!(
+                    "{}: version {} of {} is now the current form",
+                    file.display(),
+                    v.version,
+                    v.title
+                ),
+                Err(passage_service::ServiceError::InvalidForm(problems)) => {
+                    for p in &problems {
+                        eprintln!("{}: {p}", file.display());
+                    }
+                    eprintln!(
+                        "error: {} was not accepted ({} problem(s)); nothing was changed",
+                        file.display(),
+                        problems.len()
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(passage_service::ServiceError::NotFound) => {
+                    bail!("programme `{programme}` does not exist (avrr, ct, rr, border, capacity)")
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Admin::ListUsers => {

@@ -244,6 +244,32 @@ async fn administration_from_the_command_line() {
     assert_eq!(code, 0);
     assert!(out.contains("musu.k") && out.contains("border_officer"));
 
+    // Forms: the shipped ones are installed; a bad workbook is refused with its problems.
+    let bad = dir.path().join("bad.xlsx");
+    std::fs::write(&bad, "not a spreadsheet").unwrap();
+    let (code, _, err) = run(cli()
+        .args(["admin", "upload-form", "--programme", "avrr"])
+        .arg(&bad));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad.xlsx: workbook: not a readable .xlsx") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../forms/avrr_case.xlsx");
+    let (code, _, err) = run(cli()
+        .args(["admin", "upload-form", "--programme", "avrr"])
+        .arg(&shipped));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("column version") && err.contains("already uploaded"),
+        "{err}"
+    );
+    let (code, _, err) = run(cli()
+        .args(["admin", "upload-form", "--programme", "visa"])
+        .arg(&shipped));
+    assert_eq!(code, 1);
+    assert!(err.contains("programme `visa` does not exist"), "{err}");
+
     let (code, out, _) = run(cli().args(["audit", "verify"]));
     assert_eq!(code, 0);
     assert!(out.contains("audit chain intact"), "{out}");

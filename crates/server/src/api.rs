@@ -33,6 +33,12 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens/{id}", delete(revoke_token))
         .route("/places/counties", get(counties))
         .route("/places/crossing-points", get(crossing_points))
+        .route("/programmes", get(list_programmes))
+        .route(
+            "/programmes/{code}/forms",
+            get(list_form_versions).post(upload_form),
+        )
+        .route("/forms/{id}/xlsx", get(download_form))
         .fallback(|| async {
             ApiError::Refused(
                 StatusCode::NOT_FOUND,
@@ -46,10 +52,11 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(title = "Passage API", version = "1", description = "Migration case work and evidence. Authenticate with `Authorization: Bearer psg_…`."),
     paths(me, list_organisations, create_organisation, get_organisation, list_members, add_member,
-          list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points),
+          list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points,
+          list_programmes, list_form_versions, upload_form, download_form),
     components(schemas(ErrorBody, ErrorDetail, MeOut, MembershipOut, OrganisationOut, NewOrganisationIn, MemberOut,
                        AddMemberIn, NewUserIn, UserOut, RoleOut, AuditEventOut, AuditPageOut, TokenOut, CountyOut,
-                       CrossingPointOut)),
+                       CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -587,4 +594,114 @@ async fn crossing_points(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+struct ProgrammeOut {
+    code: String,
+    name: String,
+    /// The XLSForm `form_id` of this programme's form.
+    form_id: String,
+    current_form: Option<FormVersionOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct FormVersionOut {
+    id: String,
+    programme: String,
+    version: String,
+    title: String,
+    uploaded_at: String,
+    /// SHA-256 of the workbook, hex.
+    sha256: String,
+}
+
+impl From<passage_service::FormVersion> for FormVersionOut {
+    fn from(v: passage_service::FormVersion) -> Self {
+        Self {
+            id: v.id.to_string(),
+            programme: v.programme,
+            version: v.version,
+            title: v.title,
+            uploaded_at: v.uploaded_at.to_string(),
+            sha256: data_encoding::HEXLOWER.encode(&v.sha256),
+        }
+    }
+}
+
+/// One problem in a refused workbook (in `error.problems`).
+#[derive(Serialize, ToSchema)]
+struct FormProblemOut {
+    sheet: String,
+    row: Option<usize>,
+    column: Option<String>,
+    reason: String,
+}
+
+#[utoipa::path(get, path = "/programmes", tag = "forms", summary = "Programmes and their current forms",
+    responses((status = 200, body = [ProgrammeOut])))]
+async fn list_programmes(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+) -> Result<Json<Vec<ProgrammeOut>>, ApiError> {
+    let list = state.svc.programmes().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|p| ProgrammeOut {
+                code: p.programme.code,
+                name: p.programme.name,
+                form_id: p.programme.form_id,
+                current_form: p.current.map(Into::into),
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/programmes/{code}/forms", tag = "forms", summary = "Every version of a programme's form, newest first",
+    params(("code" = String, Path, description = "Programme code, e.g. `avrr`")),
+    responses((status = 200, body = [FormVersionOut])))]
+async fn list_form_versions(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<FormVersionOut>>, ApiError> {
+    let versions = state.svc.form_versions(&code).await?;
+    Ok(Json(versions.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(post, path = "/programmes/{code}/forms", tag = "forms",
+    summary = "Upload a new version of a programme's form (the .xlsx workbook as the request body)",
+    params(("code" = String, Path, description = "Programme code, e.g. `avrr`")),
+    request_body(content = Vec<u8>, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    responses((status = 201, body = FormVersionOut),
+              (status = 422, description = "Refused whole; `error.problems` lists sheet, row, column and reason", body = ErrorBody)))]
+async fn upload_form(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<FormVersionOut>), ApiError> {
+    let version = state.svc.upload_form(&who.actor, &ctx, &code, &body).await?;
+    Ok((StatusCode::CREATED, Json(version.into())))
+}
+
+#[utoipa::path(get, path = "/forms/{id}/xlsx", tag = "forms", summary = "Download a form version's workbook",
+    params(("id" = String, Path, description = "Form version id")),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+              (status = 404, body = ErrorBody)))]
+async fn download_form(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (_, xlsx) = state.svc.form_workbook(parse_id(&id)?).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )],
+        xlsx,
+    )
+        .into_response())
 }

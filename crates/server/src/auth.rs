@@ -163,6 +163,21 @@ async fn csrf_from_request(request: Request) -> Result<(Option<String>, Request)
     if let Some(v) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         return Ok((Some(v.to_owned()), request));
     }
+    // A file upload form cannot be read here without buffering the file: its token comes in
+    // the action URL's query instead (never logged: logs carry route templates only).
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    if is_multipart {
+        let token = request.uri().query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned())
+        });
+        return Ok((token, request));
+    }
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)

@@ -40,6 +40,18 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
             "bad_token",
             capitalise(&e.to_string()) + ".",
         ),
+        ServiceError::InvalidForm(problems) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_form",
+            format!(
+                "The form was not accepted; nothing was changed. Problems:\n{}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        ),
         ServiceError::Unavailable(cause) => {
             tracing::error!(%cause, "database unavailable");
             (
@@ -138,7 +150,13 @@ impl IntoResponse for ApiError {
             }
             Self::Refused(status, code, message) => (status, code, message, None),
         };
-        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let mut body = serde_json::json!({ "error": { "code": code, "message": message } });
+        if let Some(ServiceError::InvalidForm(problems)) = &service_error {
+            body["error"]["problems"] = problems
+                .iter()
+                .map(|p| serde_json::json!({ "sheet": p.sheet, "row": p.row, "column": p.column, "reason": p.reason }))
+                .collect();
+        }
         let response = (status, axum::Json(body)).into_response();
         match service_error {
             Some(e) => retry_after(&e, response),

@@ -6,6 +6,7 @@ mod api;
 mod assets;
 mod auth;
 mod error;
+mod forms;
 mod metrics;
 mod pages;
 mod security;
@@ -53,6 +54,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
     };
     Router::new()
         .merge(pages::routes())
+        .merge(forms::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

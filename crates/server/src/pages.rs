@@ -44,7 +44,7 @@ fn render(t: &impl Template) -> Result<Response, PageError> {
     render_with(StatusCode::OK, t)
 }
 
-fn render_with(status: StatusCode, t: &impl Template) -> Result<Response, PageError> {
+pub(crate) fn render_with(status: StatusCode, t: &impl Template) -> Result<Response, PageError> {
     t.render()
         .map(|html| (status, Html(html)).into_response())
         .map_err(|e| PageError::Service(ServiceError::Internal(format!("template: {e}"))))
@@ -61,7 +61,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    fn of(who: &Authenticated) -> Self {
+    pub(crate) fn of(who: &Authenticated) -> Self {
         Self {
             display_name: who.user.display_name.to_string(),
             csrf: who.csrf_token.clone().unwrap_or_default(),

@@ -39,6 +39,7 @@ impl App {
         .await
         .unwrap();
         let accounts = svc.seed_demo().await.unwrap();
+        svc.install_shipped_forms().await.unwrap();
         let app = router(
             svc.clone(),
             ServerOptions {
@@ -630,4 +631,94 @@ async fn openapi_probes_and_metrics() {
     let metrics = a.get("/metrics", None).await.body;
     assert!(metrics.contains("passage_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/readyz\""));
+}
+
+#[tokio::test]
+async fn forms_are_listed_and_bad_uploads_explained() {
+    let a = App::new().await;
+    let token = a.token("admin", passage_domain::TokenScope::Write).await;
+    let (status, programmes) = a.api("GET", "/api/v1/programmes", &token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = programmes.as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(
+        list.iter().all(|p| p["current_form"]["version"].is_string()),
+        "{programmes}"
+    );
+
+    let req = Request::post("/api/v1/programmes/avrr/forms")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from("not a workbook"))
+        .unwrap();
+    let r = a.send(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_form");
+    assert_eq!(body["error"]["problems"][0]["sheet"], "workbook");
+
+    // The current workbook downloads, and uploading it again is refused: same version.
+    let id = list[0]["current_form"]["id"].as_str().unwrap();
+    let req = Request::get(format!("/api/v1/forms/{id}/xlsx"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let res = a
+        .app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let xlsx = res.into_body().collect().await.unwrap().to_bytes();
+    let code = list[0]["code"].as_str().unwrap();
+    let req = Request::post(format!("/api/v1/programmes/{code}/forms"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(xlsx.clone()))
+        .unwrap();
+    let r = a.send(req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("already uploaded"), "{}", r.body);
+
+    // In the browser: the upload form posts multipart with the CSRF token in its action.
+    let (cookie, csrf) = a.sign_in("meofficer").await;
+    let page = a.get("/forms", Some(&cookie)).await;
+    assert!(page.body.contains("Upload a new version") && page.body.contains("ct_victim_case"));
+    let boundary = "XyZpassage";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"programme\"\r\n\r\n{code}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.xlsx\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&xlsx);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let multipart = |uri: String| {
+        Request::post(uri)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        a.send(multipart("/forms/upload".into())).await.status,
+        StatusCode::FORBIDDEN,
+        "no token"
+    );
+    let r = a
+        .send(multipart(format!("/forms/upload?csrf_token={csrf}")))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("nothing was changed") && r.body.contains("already uploaded"),
+        "{}",
+        r.body
+    );
+    let (cookie, _) = a.sign_in("caseworker").await;
+    assert!(
+        !a.get("/forms", Some(&cookie))
+            .await
+            .body
+            .contains("Upload a new version")
+    );
 }

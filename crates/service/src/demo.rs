@@ -78,7 +78,7 @@ impl Passage {
         }
         let mut accounts = Vec::new();
         for (username, display_name, role, org_index) in ACCOUNTS {
-            let password = format!("demo-{}", passage_crypto::random_token("")?);
+            let password = crate::generate_password("demo-", username)?;
             let new = NewUser {
                 username: username.to_owned(),
                 display_name: display_name.to_owned(),

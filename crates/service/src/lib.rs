@@ -5,6 +5,7 @@
 
 mod audit_trail;
 mod error;
+mod forms;
 mod organisations;
 mod sessions;
 
@@ -12,11 +13,14 @@ pub mod demo;
 
 pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
 pub use error::ServiceError;
+pub use forms::ProgrammeForm;
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_store::auth::ApiToken;
+pub use passage_store::forms::{FormVersion, Programme};
 pub use passage_store::orgs::Organisation;
 pub use passage_store::places::{County, CrossingPoint};
 pub use passage_store::users::{Member, RoleInfo, User};
+pub use passage_xlsform::FormError;
 pub use sessions::{Authenticated, NewSession};
 
 use passage_crypto::PasswordHasher;
@@ -134,4 +138,16 @@ fn authorize(actor: &Actor, permission: Permission, scope: Scope) -> Result<(), 
         Denied::NotFound => ServiceError::NotFound,
         other => ServiceError::Denied(other),
     })
+}
+
+/// A random password that meets the password rules for `username` (a random string can by
+/// chance contain a short username, which the rules refuse; such draws are discarded).
+pub fn generate_password(prefix: &str, username: &str) -> Result<String, ServiceError> {
+    let username = passage_domain::Username::parse(username)?;
+    loop {
+        let candidate = format!("{prefix}{}", passage_crypto::random_token("")?);
+        if passage_domain::Password::parse(&candidate, &username).is_ok() {
+            return Ok(candidate);
+        }
+    }
 }

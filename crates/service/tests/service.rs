@@ -572,3 +572,157 @@ async fn home_counts_are_real_and_scoped() {
             > 0
     );
 }
+
+/// A small valid XLSForm for `form_id`, `version`, with `extra` survey rows appended.
+fn xlsform(form_id: &str, version: &str, extra: &[[&str; 3]]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let survey = wb.add_worksheet();
+    survey.set_name("survey").unwrap();
+    let mut rows = vec![
+        ["type", "name", "label"],
+        ["text", "given_name", "Given name"],
+        ["integer", "age", "Age"],
+    ];
+    rows.extend_from_slice(extra);
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            survey.write_string(r as u32, c as u16, *v).unwrap();
+        }
+    }
+    let settings = wb.add_worksheet();
+    settings.set_name("settings").unwrap();
+    for (c, (k, v)) in [("form_id", form_id), ("version", version)].iter().enumerate() {
+        settings.write_string(0, c as u16, *k).unwrap();
+        settings.write_string(1, c as u16, *v).unwrap();
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+#[tokio::test]
+async fn shipped_forms_install_once_and_new_versions_replace_them() {
+    let w = World::new(Settings::default()).await;
+    assert_eq!(w.svc.install_shipped_forms().await.unwrap(), 5);
+    assert_eq!(w.svc.install_shipped_forms().await.unwrap(), 0, "installed once");
+    let before = w.svc.programmes().await.unwrap();
+    let avrr = before
+        .iter()
+        .find(|p| p.programme.code == "avrr")
+        .unwrap()
+        .current
+        .clone()
+        .unwrap();
+    let model = w.svc.form_model(avrr.id).await.unwrap();
+    assert_eq!(model.id, "avrr_case");
+
+    let me = w.sign_in("meofficer").await;
+    w.clock.advance(1);
+    let v2 = w
+        .svc
+        .upload_form(
+            &me.actor,
+            &web(),
+            "avrr",
+            &xlsform("avrr_case", "2099010101", &[]),
+        )
+        .await
+        .unwrap();
+    let after = w.svc.programmes().await.unwrap();
+    let current = after
+        .iter()
+        .find(|p| p.programme.code == "avrr")
+        .unwrap()
+        .current
+        .clone()
+        .unwrap();
+    assert_eq!((current.id, current.version.as_str()), (v2.id, "2099010101"));
+    assert_eq!(
+        w.svc.form_versions("avrr").await.unwrap().len(),
+        2,
+        "the old version is kept for its records"
+    );
+    assert_eq!(w.svc.form_model(v2.id).await.unwrap().fields().len(), 2);
+    let (_, bytes) = w.svc.form_workbook(avrr.id).await.unwrap();
+    assert_eq!(
+        passage_crypto::sha256(&bytes).to_vec(),
+        avrr.sha256,
+        "the workbook is kept byte for byte"
+    );
+}
+
+#[tokio::test]
+async fn bad_form_uploads_are_refused_whole_with_their_reasons() {
+    let w = World::new(Settings::default()).await;
+    w.svc.install_shipped_forms().await.unwrap();
+    let admin = w.sign_in("admin").await;
+    let versions = || async { w.svc.form_versions("ct").await.unwrap().len() };
+    let upload = |bytes: Vec<u8>| {
+        let (svc, actor) = (w.svc.clone(), admin.actor.clone());
+        async move { svc.upload_form(&actor, &web(), "ct", &bytes).await }
+    };
+    let problems = |r: Result<passage_service::FormVersion, ServiceError>| match r {
+        Err(ServiceError::InvalidForm(p)) => p.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+
+    let broken = xlsform(
+        "ct_victim_case",
+        "2099010101",
+        &[["select_one nowhere", "x", "X"], ["text", "bad name", "Y"]],
+    );
+    let p = problems(upload(broken).await);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].starts_with("survey row 4, column type: choice list `nowhere`"),
+        "{p:?}"
+    );
+    assert!(p[1].starts_with("survey row 5, column name: `bad name`"), "{p:?}");
+
+    let p = problems(upload(xlsform("avrr_case", "2099010101", &[])).await);
+    assert_eq!(
+        p,
+        ["settings row 2, column form_id: is `avrr_case` but this programme's form is `ct_victim_case`"]
+    );
+    let p = problems(upload(xlsform("ct_victim_case", "", &[])).await);
+    assert!(p[0].starts_with("settings row 2, column version: is required"));
+    let current = w
+        .svc
+        .programmes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.programme.code == "ct")
+        .unwrap();
+    let same = xlsform("ct_victim_case", &current.current.unwrap().version, &[]);
+    assert!(problems(upload(same).await)[0].contains("already uploaded"));
+    let p = problems(upload(b"not a workbook".to_vec()).await);
+    assert!(p[0].starts_with("workbook: not a readable .xlsx"));
+    assert_eq!(versions().await, 1, "nothing was written");
+
+    let caseworker = w.sign_in("caseworker").await;
+    let denied = w
+        .svc
+        .upload_form(
+            &caseworker.actor,
+            &web(),
+            "ct",
+            &xlsform("ct_victim_case", "2099", &[]),
+        )
+        .await;
+    assert!(matches!(denied, Err(ServiceError::Denied(Denied::Forbidden))));
+    assert!(matches!(
+        w.svc
+            .upload_form(&admin.actor, &web(), "nope", &xlsform("x", "1", &[]))
+            .await,
+        Err(ServiceError::NotFound)
+    ));
+}
+
+#[test]
+fn generated_passwords_always_meet_the_rules() {
+    for _ in 0..2000 {
+        let p = passage_service::generate_password("", "dpo").unwrap();
+        assert!(
+            passage_domain::Password::parse(&p, &passage_domain::Username::parse("dpo").unwrap()).is_ok()
+        );
+    }
+}
