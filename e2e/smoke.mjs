@@ -467,6 +467,29 @@ async function run() {
     await assertWeight(apage, base, apage.url().slice(base.length));
     assertNoProblems('on the organisation page');
   });
+
+  await check('a bad form upload is refused with its reasons, nothing changed', async () => {
+    await apage.goto(`${base}/forms`);
+    const before = await apage.locator('tbody tr').allInnerTexts();
+    assert.equal(before.length, 5, `programmes listed: ${JSON.stringify(before)}`);
+    const bad = path.join(tmpRoot, 'not-a-form.xlsx');
+    fs.writeFileSync(bad, 'this is not a spreadsheet');
+    await apage.selectOption('#form-programme', 'ct');
+    await apage.setInputFiles('#form-file', bad);
+    const action = await apage.locator('form[enctype="multipart/form-data"]').getAttribute('action');
+    expectStatus(`${base}${action}`, 422);
+    const [res] = await Promise.all([
+      apage.waitForResponse((r) => r.url().startsWith(`${base}/forms/upload`) && r.request().method() === 'POST'),
+      apage.getByRole('button', { name: 'Upload' }).click(),
+    ]);
+    assert.equal(res.status(), 422);
+    const problems = await apage.locator('#form-problems').innerText();
+    assert.match(problems, /nothing was changed/);
+    assert.match(problems, /workbook: not a readable \.xlsx/);
+    assert.deepEqual(await apage.locator('tbody tr').allInnerTexts(), before, 'the current forms are unchanged');
+    await apage.screenshot({ path: path.join(SHOTS, 'forms-refused.png'), fullPage: true });
+    assertNoProblems('on the forms page');
+  });
   await actx.close();
 
   const wire = wireSizes.reduce((s, x) => s + x.bytes, 0);
