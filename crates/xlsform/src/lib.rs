@@ -2,6 +2,7 @@
 //! ([`Form`]) and the XLSForm expression language ([`expr`]). The same parsed form drives the
 //! web pages, validation, exports and (later) the XForm sent to ODK Collect.
 
+pub mod check;
 pub mod expr;
 pub mod model;
 mod reader;
