@@ -267,7 +267,7 @@ fn parse_type(raw: &str) -> Result<Kind, String> {
         "username" => Kind::Field(FieldKind::Metadata(Metadata::Username)),
         _ => {
             return Err(format!(
-                "type `{raw}` is not supported (see the supported types in the form guide)"
+                "type `{raw}` is not supported (Passage supports text, integer, decimal, date, time, datetime, select_one, select_multiple, geopoint, note, calculate, acknowledge, groups and repeats)"
             ));
         }
     })
