@@ -45,6 +45,9 @@ actions! {
     AuditViewed => "audit.view", false;
     DemoSeeded => "demo.seed", false;
     FormUploaded => "form.upload", false;
+    CaseRegistered => "case.register", false;
+    CaseViewed => "case.view", true;
+    CasesListed => "case.list", true;
 }
 
 /// How the action reached Passage.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const SQLITE_FILE: &str = "passage.sqlite3";
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// The TOML file's keys; unknown keys are an error, so a typo never passes silently.
 #[derive(Debug, Default, Deserialize)]
@@ -20,6 +21,7 @@ pub struct FileConfig {
     pub trust_proxy: Option<bool>,
     pub session_idle_minutes: Option<i64>,
     pub session_absolute_hours: Option<i64>,
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Everything `serve` needs, resolved and checked.
@@ -32,6 +34,8 @@ pub struct Config {
     pub secure: bool,
     pub trust_proxy: bool,
     pub settings: passage_service::Settings,
+    /// The master key that wraps every record's data key.
+    pub master_key_file: PathBuf,
 }
 
 /// Values given on the command line or in the environment.
@@ -41,6 +45,7 @@ pub struct Overrides {
     pub data_dir: PathBuf,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -89,7 +94,12 @@ impl Config {
             }
             settings.session_absolute_secs = h * 3600;
         }
+        let master_key_file = o
+            .master_key_file
+            .or(file.master_key_file)
+            .unwrap_or_else(|| o.data_dir.join(MASTER_KEY_FILE));
         Ok(Self {
+            master_key_file,
             source: path,
             data_dir: o.data_dir,
             listen,

@@ -29,6 +29,9 @@ struct Cli {
     /// A TOML configuration file (default: passage.toml in the data dir, if present).
     #[arg(long, global = true, env = "PASSAGE_CONFIG")]
     config: Option<PathBuf>,
+    /// The master key file (default: master.key in the data dir, created on first start).
+    #[arg(long, global = true, env = "PASSAGE_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,6 +110,11 @@ enum Admin {
     },
     /// List accounts with their organisations and roles.
     ListUsers,
+    /// Write a new master key file (never replaces an existing one).
+    GenKey {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Upload a new version of a programme's form (an XLSForm .xlsx). A bad workbook is
     /// refused whole and every problem is listed with its sheet, row and column.
     UploadForm {
@@ -175,6 +183,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         data_dir: cli.data_dir.clone().unwrap_or_else(|| PathBuf::from(default_dir)),
         listen,
         database_url: cli.database_url.clone(),
+        master_key_file: cli.master_key_file.clone(),
     })?;
 
     match cli.command {
@@ -226,11 +235,29 @@ async fn open(config: &Config) -> Result<Db> {
 async fn service(config: &Config) -> Result<Passage> {
     let db = open(config).await?;
     let hasher = passage_crypto::PasswordHasher::standard()?;
-    let svc = Passage::new(db, Arc::new(SystemClock), hasher, config.settings.clone()).await?;
+    let master = master_key(config)?;
+    let svc = Passage::new(db, Arc::new(SystemClock), hasher, config.settings.clone(), master).await?;
     svc.install_shipped_forms()
         .await
         .context("installing the shipped programme forms")?;
     Ok(svc)
+}
+
+/// Load the master key; on first start (no file yet) create one and say so.
+fn master_key(config: &Config) -> Result<passage_service::MasterKey> {
+    let path = &config.master_key_file;
+    if !path.exists() {
+        let key = passage_service::MasterKey::generate()?;
+        key.write_new(path)?;
+        eprintln!(
+            "Created a new master key at {} (fingerprint {}). Back it up apart from the database: \
+             without it, encrypted personal data cannot be read.",
+            path.display(),
+            key.fingerprint()
+        );
+        return Ok(key);
+    }
+    Ok(passage_service::MasterKey::read(path)?)
 }
 
 async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
@@ -377,6 +404,24 @@ async fn check_config(config: &Config) -> Result<ExitCode> {
     );
     println!("database:      {}", config.database.redacted());
     let mut ok = true;
+    if config.master_key_file.exists() {
+        match passage_service::MasterKey::read(&config.master_key_file) {
+            Ok(key) => println!(
+                "master key:    {} (fingerprint {})",
+                config.master_key_file.display(),
+                key.fingerprint()
+            ),
+            Err(e) => {
+                println!("master key:    PROBLEM: {e}");
+                ok = false;
+            }
+        }
+    } else {
+        println!(
+            "master key:    {} (will be created at first start)",
+            config.master_key_file.display()
+        );
+    }
     match config::prepare_data_dir(&config.data_dir) {
         Ok(()) => println!("data dir:      writable"),
         Err(e) => {
@@ -418,6 +463,16 @@ fn password_input(from_stdin: bool, username: &str) -> Result<(String, bool)> {
 }
 
 async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
+    if let Admin::GenKey { out } = &cmd {
+        let key = passage_service::MasterKey::generate()?;
+        key.write_new(out)?;
+        println!(
+            "wrote a new master key to {} (fingerprint {})",
+            out.display(),
+            key.fingerprint()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let svc = service(config).await?;
     let (operator, ctx) = (Actor::Operator, Ctx::cli());
     match cmd {
@@ -503,6 +558,7 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
         }
+        Admin::GenKey { .. } => {}
         Admin::ListUsers => {
             let members = svc.users(&operator, &ctx).await?;
             let orgs = svc.organisations(&operator).await?;

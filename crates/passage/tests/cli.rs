@@ -78,6 +78,41 @@ fn a_malformed_config_is_named_with_file_and_line() {
 }
 
 #[test]
+fn master_keys_are_generated_once_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("keys").join("passage.key");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let (code, out, err) = run(passage().args(["admin", "gen-key", "--out"]).arg(&key));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("fingerprint"));
+    let (code, _, err) = run(passage().args(["admin", "gen-key", "--out"]).arg(&key));
+    assert_eq!(code, 1, "an existing key is never replaced");
+    assert!(err.contains("File exists"), "{err}");
+
+    let (code, out, _) = run(passage()
+        .arg("check-config")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--master-key-file")
+        .arg(&key));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("master key:") && out.contains("fingerprint"),
+        "{out}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, _) = run(passage()
+        .arg("check-config")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--master-key-file")
+        .arg(&key));
+    assert_eq!(code, 1);
+    assert!(out.contains("chmod 600"), "{out}");
+}
+
+#[test]
 fn a_port_in_use_fails_before_anything_is_written() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -385,7 +420,7 @@ fn demo_serves_then_stops_gracefully_and_reuses_its_data() {
     }
 
     use std::os::unix::fs::PermissionsExt;
-    for file in ["passage.sqlite3", "demo-accounts.txt"] {
+    for file in ["passage.sqlite3", "demo-accounts.txt", "master.key"] {
         let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file}");
     }

@@ -39,6 +39,9 @@ pub fn routes() -> Router<AppState> {
             get(list_form_versions).post(upload_form),
         )
         .route("/forms/{id}/xlsx", get(download_form))
+        .route("/programmes/{code}/cases", axum::routing::post(register_case))
+        .route("/cases", get(list_cases))
+        .route("/cases/{id}", get(get_case))
         .fallback(|| async {
             ApiError::Refused(
                 StatusCode::NOT_FOUND,
@@ -53,10 +56,11 @@ pub fn routes() -> Router<AppState> {
     info(title = "Passage API", version = "1", description = "Migration case work and evidence. Authenticate with `Authorization: Bearer psg_…`."),
     paths(me, list_organisations, create_organisation, get_organisation, list_members, add_member,
           list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points,
-          list_programmes, list_form_versions, upload_form, download_form),
+          list_programmes, list_form_versions, upload_form, download_form, register_case, get_case, list_cases),
     components(schemas(ErrorBody, ErrorDetail, MeOut, MembershipOut, OrganisationOut, NewOrganisationIn, MemberOut,
                        AddMemberIn, NewUserIn, UserOut, RoleOut, AuditEventOut, AuditPageOut, TokenOut, CountyOut,
-                       CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut)),
+                       CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut, NewCaseIn, CaseOut,
+                       CaseSummaryOut)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -704,4 +708,126 @@ async fn download_form(
         xlsx,
     )
         .into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewCaseIn {
+    /// The organisation that will own the case.
+    organisation_id: String,
+    /// Answers by field name of the programme's current form: text or numbers; a repeat is a
+    /// list of objects of answers. Multiple choices are space-separated.
+    #[schema(value_type = Object)]
+    answers: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CaseOut {
+    id: String,
+    /// e.g. `AVRR-2026-000123`
+    number: String,
+    programme: String,
+    organisation_id: String,
+    form_version_id: String,
+    stage: String,
+    created_at: String,
+    #[schema(value_type = Object)]
+    answers: serde_json::Value,
+}
+
+impl From<passage_service::CaseRecord> for CaseOut {
+    fn from(c: passage_service::CaseRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            number: c.number,
+            programme: c.programme,
+            organisation_id: c.owner_org.to_string(),
+            form_version_id: c.form_version.to_string(),
+            stage: c.stage,
+            created_at: c.created_at.to_string(),
+            answers: passage_service::instance_to_json(&c.answers),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct CaseSummaryOut {
+    id: String,
+    number: String,
+    programme: String,
+    stage: String,
+    created_at: String,
+    /// The reporting answers only (sex, age band, nationality, county…).
+    #[schema(value_type = Object)]
+    reporting: serde_json::Value,
+}
+
+#[utoipa::path(post, path = "/programmes/{code}/cases", tag = "cases",
+    summary = "Register a case with the programme's current form (answers checked; identifying and sensitive answers encrypted)",
+    params(("code" = String, Path, description = "Programme code, e.g. `avrr`")), request_body = NewCaseIn,
+    responses((status = 201, body = CaseOut),
+              (status = 422, description = "Not saved; `error.problems` lists each answer's path and reason", body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn register_case(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(code): Path<String>,
+    ApiJson(body): ApiJson<NewCaseIn>,
+) -> Result<(StatusCode, Json<CaseOut>), ApiError> {
+    let org: OrgId = parse_id(&body.organisation_id)?;
+    let answers = passage_service::instance_from_json(&body.answers)?;
+    let case = state
+        .svc
+        .register_case(&who.actor, &ctx, &code, org, &answers)
+        .await?;
+    Ok((StatusCode::CREATED, Json(case.into())))
+}
+
+#[utoipa::path(get, path = "/cases/{id}", tag = "cases", summary = "One case with all the answers you may read (audited)",
+    params(("id" = String, Path, description = "Case id")),
+    responses((status = 200, body = CaseOut), (status = 404, body = ErrorBody)))]
+async fn get_case(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<CaseOut>, ApiError> {
+    let case = state.svc.case(&who.actor, &ctx, parse_id(&id)?).await?;
+    Ok(Json(case.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct CaseListParams {
+    organisation: String,
+    /// Programme code, e.g. `ct`.
+    programme: Option<String>,
+}
+
+#[utoipa::path(get, path = "/cases", tag = "cases",
+    summary = "An organisation's newest cases: numbers, stages and reporting answers (audited)",
+    params(CaseListParams), responses((status = 200, body = [CaseSummaryOut]), (status = 404, body = ErrorBody)))]
+async fn list_cases(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Query(p): Query<CaseListParams>,
+) -> Result<Json<Vec<CaseSummaryOut>>, ApiError> {
+    let org: OrgId = parse_id(&p.organisation)?;
+    let list = state
+        .svc
+        .cases(&who.actor, &ctx, org, p.programme.as_deref())
+        .await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|c| CaseSummaryOut {
+                id: c.id.to_string(),
+                number: c.number,
+                programme: c.programme,
+                stage: c.stage,
+                created_at: c.created_at.to_string(),
+                reporting: c.reporting,
+            })
+            .collect(),
+    ))
 }

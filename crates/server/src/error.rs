@@ -40,6 +40,18 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
             "bad_token",
             capitalise(&e.to_string()) + ".",
         ),
+        ServiceError::InvalidRecord(problems) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_record",
+            format!(
+                "The answers were not accepted; nothing was saved. Problems:\n{}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        ),
         ServiceError::InvalidForm(problems) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_form",
@@ -151,6 +163,12 @@ impl IntoResponse for ApiError {
             Self::Refused(status, code, message) => (status, code, message, None),
         };
         let mut body = serde_json::json!({ "error": { "code": code, "message": message } });
+        if let Some(ServiceError::InvalidRecord(problems)) = &service_error {
+            body["error"]["problems"] = problems
+                .iter()
+                .map(|p| serde_json::json!({ "path": p.path, "reason": p.reason }))
+                .collect();
+        }
         if let Some(ServiceError::InvalidForm(problems)) = &service_error {
             body["error"]["problems"] = problems
                 .iter()

@@ -35,6 +35,7 @@ impl App {
             Arc::new(SystemClock),
             PasswordHasher::fast_for_tests().unwrap(),
             Settings::default(),
+            passage_service::MasterKey::generate().unwrap(),
         )
         .await
         .unwrap();
@@ -720,5 +721,71 @@ async fn forms_are_listed_and_bad_uploads_explained() {
             .await
             .body
             .contains("Upload a new version")
+    );
+}
+
+#[tokio::test]
+async fn cases_through_the_api() {
+    let a = App::new().await;
+    let token = a.token("caseworker", passage_domain::TokenScope::Write).await;
+    let (_, orgs) = a.api("GET", "/api/v1/organisations", &token, None).await;
+    let iom = orgs[0]["id"].as_str().unwrap().to_owned();
+
+    // The shipped capacity-building form: an empty record is refused with every missing answer.
+    let body = format!(r#"{{"organisation_id": "{iom}", "answers": {{}}}}"#);
+    let (status, err) = a
+        .api("POST", "/api/v1/programmes/capacity/cases", &token, Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["error"]["code"], "invalid_record");
+    let problems = err["error"]["problems"].as_array().unwrap();
+    assert!(
+        !problems.is_empty() && problems.iter().all(|p| p["reason"] == "is required"),
+        "{err}"
+    );
+
+    let body = format!(r#"{{"organisation_id": "{iom}", "answers": {{"participant": "x"}}, "extra": 1}}"#);
+    let (status, _) = a
+        .api("POST", "/api/v1/programmes/capacity/cases", &token, Some(&body))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown top-level keys are refused"
+    );
+    let body = format!(r#"{{"organisation_id": "{iom}", "answers": {{"participant": [1]}}}}"#);
+    let (status, err) = a
+        .api("POST", "/api/v1/programmes/capacity/cases", &token, Some(&body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["error"]["problems"][0]["path"], "participant[1]");
+
+    // Another organisation's id, or one that does not exist: not found.
+    let body = r#"{"organisation_id": "0190b5a0-0000-7000-8000-000000000000", "answers": {}}"#;
+    assert_eq!(
+        a.api("POST", "/api/v1/programmes/ct/cases", &token, Some(body))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, list) = a
+        .api(
+            "GET",
+            &format!("/api/v1/cases?organisation={iom}&programme=ct"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!((status, list.as_array().unwrap().len()), (StatusCode::OK, 0));
+    assert_eq!(
+        a.api(
+            "GET",
+            "/api/v1/cases/0190b5a0-0000-7000-8000-000000000000",
+            &token,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
     );
 }

@@ -23,6 +23,8 @@ pub enum ServiceError {
     BadToken,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    #[error("the answers have {} problem(s)", .0.len())]
+    InvalidRecord(Vec<passage_xlsform::check::Problem>),
     #[error("the form has {} problem(s)", .0.len())]
     InvalidForm(Vec<passage_xlsform::FormError>),
     #[error("internal error: {0}")]

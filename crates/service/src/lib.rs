@@ -4,6 +4,7 @@
 //! transaction as the change.
 
 mod audit_trail;
+mod cases;
 mod error;
 mod forms;
 mod organisations;
@@ -12,15 +13,18 @@ mod sessions;
 pub mod demo;
 
 pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
+pub use cases::{CaseRecord, CaseSummary, instance_from_json, instance_to_json};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
 pub use organisations::{HomeSummary, NewUser};
+pub use passage_crypto::envelope::MasterKey;
 pub use passage_store::auth::ApiToken;
 pub use passage_store::forms::{FormVersion, Programme};
 pub use passage_store::orgs::Organisation;
 pub use passage_store::places::{County, CrossingPoint};
 pub use passage_store::users::{Member, RoleInfo, User};
 pub use passage_xlsform::FormError;
+pub use passage_xlsform::check::{Instance, Problem};
 pub use sessions::{Authenticated, NewSession};
 
 use passage_crypto::PasswordHasher;
@@ -80,6 +84,7 @@ pub struct Passage {
     settings: Settings,
     throttle_key: Arc<Vec<u8>>,
     reference: Arc<Reference>,
+    master: Arc<MasterKey>,
 }
 
 /// Reference data that changes only with a migration, loaded once at start.
@@ -97,6 +102,7 @@ impl Passage {
         clock: Arc<dyn Clock>,
         hasher: PasswordHasher,
         settings: Settings,
+        master: MasterKey,
     ) -> Result<Self, ServiceError> {
         let fresh: [u8; 32] = passage_crypto::random_bytes()?;
         let mut tx = db.begin().await?;
@@ -114,6 +120,7 @@ impl Passage {
             settings,
             throttle_key: Arc::new(key),
             reference: Arc::new(reference),
+            master: Arc::new(master),
         })
     }
 

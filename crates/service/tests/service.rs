@@ -44,6 +44,7 @@ impl World {
             clock.clone(),
             PasswordHasher::fast_for_tests().unwrap(),
             settings,
+            passage_service::MasterKey::generate().unwrap(),
         )
         .await
         .unwrap();

@@ -7,6 +7,7 @@ mod error;
 
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod forms;
 pub mod orgs;
 pub mod places;

@@ -1,0 +1,345 @@
+//! Registering and reading cases: checked answers, encrypted storage, case numbers, access by
+//! organisation, audit, blind-index search. Runs on PostgreSQL too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+use passage_crypto::PasswordHasher;
+use passage_domain::{Actor, Channel, OrgId, SystemClock};
+use passage_service::{Authenticated, Ctx, Instance, Passage, ServiceError, Settings};
+use passage_store::test_support::TestDb;
+use passage_store::{Backend, DbTarget};
+use std::sync::Arc;
+
+const SURVEY: &[[&str; 5]] = &[
+    ["type", "name", "label", "required", "passage_sensitivity"],
+    ["text", "given_name", "Given name", "yes", "identifying"],
+    ["text", "family_name", "Family name", "", "identifying"],
+    ["select_one sex", "sex", "Sex", "yes", "reporting"],
+    ["integer", "age", "Age", "", "reporting"],
+    [
+        "select_multiple exploitation",
+        "exploitation",
+        "Forms of exploitation",
+        "",
+        "sensitive",
+    ],
+    ["text", "story", "What happened", "", "sensitive"],
+    ["begin repeat", "support", "Support", "", ""],
+    [
+        "select_one support_type",
+        "support_type",
+        "Type",
+        "yes",
+        "reporting",
+    ],
+    ["text", "support_note", "Note", "", "sensitive"],
+    ["end repeat", "", "", "", ""],
+];
+
+const CHOICES: &[[&str; 3]] = &[
+    ["list_name", "name", "label"],
+    ["sex", "female", "Female"],
+    ["sex", "male", "Male"],
+    ["exploitation", "forced_labour", "Forced labour"],
+    ["exploitation", "sexual_exploitation", "Sexual exploitation"],
+    ["support_type", "shelter", "Shelter"],
+    ["support_type", "medical", "Medical"],
+];
+
+fn workbook() -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let survey = wb.add_worksheet();
+    survey.set_name("survey").unwrap();
+    for (r, row) in SURVEY.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            survey.write_string(r as u32, c as u16, *v).unwrap();
+        }
+    }
+    let choices = wb.add_worksheet();
+    choices.set_name("choices").unwrap();
+    for (r, row) in CHOICES.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            choices.write_string(r as u32, c as u16, *v).unwrap();
+        }
+    }
+    let settings = wb.add_worksheet();
+    settings.set_name("settings").unwrap();
+    for (c, (k, v)) in [("form_id", "ct_victim_case"), ("version", "2099010101")]
+        .iter()
+        .enumerate()
+    {
+        settings.write_string(0, c as u16, *k).unwrap();
+        settings.write_string(1, c as u16, *v).unwrap();
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+struct World {
+    t: TestDb,
+    svc: Passage,
+    passwords: Vec<(String, String)>,
+    iom: OrgId,
+}
+
+fn web() -> Ctx {
+    Ctx {
+        channel: Channel::Web,
+        request_id: None,
+    }
+}
+
+impl World {
+    async fn new() -> Self {
+        let t = TestDb::new().await.unwrap();
+        let svc = Passage::new(
+            t.db.clone(),
+            Arc::new(SystemClock),
+            PasswordHasher::fast_for_tests().unwrap(),
+            Settings::default(),
+            passage_service::MasterKey::generate().unwrap(),
+        )
+        .await
+        .unwrap();
+        let accounts = svc.seed_demo().await.unwrap();
+        svc.install_shipped_forms().await.unwrap();
+        svc.upload_form(&Actor::Operator, &Ctx::cli(), "ct", &workbook())
+            .await
+            .unwrap();
+        let iom = svc
+            .organisations(&Actor::Operator)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.is_host)
+            .unwrap()
+            .id;
+        Self {
+            t,
+            svc,
+            passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
+            iom,
+        }
+    }
+
+    async fn sign_in(&self, user: &str) -> Authenticated {
+        let pw = &self.passwords.iter().find(|(u, _)| u == user).unwrap().1;
+        let s = self.svc.login(&web(), user, pw, "x").await.unwrap();
+        self.svc.authenticate_session(&s.token).await.unwrap()
+    }
+}
+
+fn answers() -> Instance {
+    Instance::default()
+        .with("given_name", "Musu")
+        .with("family_name", " Kollie-Example ")
+        .with("sex", "female")
+        .with("age", "17")
+        .with("exploitation", "forced_labour")
+        .with("story", "Recruited at Ganta market with a false job offer")
+        .with_repeat(
+            "support",
+            vec![
+                Instance::default()
+                    .with("support_type", "shelter")
+                    .with("support_note", "Placed at the shelter on arrival"),
+                Instance::default().with("support_type", "medical"),
+            ],
+        )
+}
+
+#[tokio::test]
+async fn a_case_is_numbered_encrypted_and_read_back_by_its_organisation_only() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    let case = w
+        .svc
+        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    let year = passage_domain::Clock::now(&SystemClock).to_datetime().year();
+    assert_eq!(case.number, format!("CT-{year}-000001"));
+    assert_eq!(case.stage, "identified");
+    let second = w
+        .svc
+        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    assert_eq!(second.number, format!("CT-{year}-000002"));
+
+    let read = w.svc.case(&caseworker.actor, &web(), case.id).await.unwrap();
+    let mut expected = answers().with("family_name", "Kollie-Example");
+    expected.repeats.get_mut("support").unwrap()[1].values.clear();
+    expected.repeats.get_mut("support").unwrap()[1]
+        .values
+        .insert("support_type".into(), "medical".into());
+    assert_eq!(read.answers, expected);
+
+    // Another organisation's caseworker: not found, for reading, listing and registering.
+    let shelter = w.sign_in("shelter.caseworker").await;
+    assert!(matches!(
+        w.svc.case(&shelter.actor, &web(), case.id).await,
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        w.svc.cases(&shelter.actor, &web(), w.iom, None).await,
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        w.svc
+            .register_case(&shelter.actor, &web(), "ct", w.iom, &answers())
+            .await,
+        Err(ServiceError::NotFound)
+    ));
+    // The auditor of the same organisation cannot read case files.
+    let auditor = w.sign_in("auditor").await;
+    assert!(matches!(
+        w.svc.case(&auditor.actor, &web(), case.id).await,
+        Err(ServiceError::Denied(_))
+    ));
+
+    // Lists carry numbers, stages and reporting answers only.
+    let list = w
+        .svc
+        .cases(&caseworker.actor, &web(), w.iom, Some("ct"))
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].reporting["sex"], "female");
+    assert!(list[0].reporting.get("given_name").is_none() && list[0].reporting.get("story").is_none());
+
+    // Exact search through the blind index, ignoring case and spaces.
+    let found = w
+        .svc
+        .find_cases(&caseworker.actor, w.iom, "family_name", "kollie-example")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(
+        w.svc
+            .find_cases(&caseworker.actor, w.iom, "family_name", "Kollie")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn identifying_and_sensitive_answers_never_reach_the_database_in_plain_text() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    w.svc
+        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    let secrets = ["Musu", "Kollie", "Ganta market", "Placed at the shelter"];
+
+    // Every column of every row, as the database holds it.
+    let mut pooled = w.t.db.acquire().await.unwrap();
+    let dumped: Vec<String> = match w.t.db.backend() {
+        Backend::Sqlite => {
+            let sql = "select coalesce(number,'') || coalesce(reporting,'') || coalesce(hex(identifying),'') || \
+                       coalesce(hex(sensitive),'') from cases";
+            match pooled.conn() {
+                passage_store::Conn::Sqlite(c) => sqlx::query_scalar::<_, String>(sql)
+                    .fetch_all(&mut *c)
+                    .await
+                    .unwrap(),
+                _ => unreachable!(),
+            }
+        }
+        Backend::Postgres => {
+            let sql = "select c::text from cases c union all select a::text from audit_events a \
+                       union all select i::text from case_index i";
+            match pooled.conn() {
+                passage_store::Conn::Postgres(c) => sqlx::query_scalar::<_, String>(sql)
+                    .fetch_all(&mut *c)
+                    .await
+                    .unwrap(),
+                _ => unreachable!(),
+            }
+        }
+    };
+    let text = dumped.join("\n");
+    assert!(text.contains("female"), "reporting answers are plain");
+    for s in secrets {
+        assert!(!text.contains(s), "{s} in the database");
+    }
+    drop(pooled);
+
+    // On SQLite, the raw file (with its WAL) holds none of them either.
+    if let DbTarget::SqliteFile(path) = &w.t.target {
+        w.t.db.close().await;
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(path.with_extension("sqlite3-wal")).unwrap_or_default());
+        for s in secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|win| win == s.as_bytes()),
+                "{s} in the SQLite file"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_answers_are_refused_and_nothing_is_saved() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    let mut bad = answers()
+        .with("sex", "f")
+        .with("age", "seventeen")
+        .with("nickname", "M");
+    bad.values.remove("given_name");
+    match w
+        .svc
+        .register_case(&caseworker.actor, &web(), "ct", w.iom, &bad)
+        .await
+    {
+        Err(ServiceError::InvalidRecord(problems)) => {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                lines,
+                [
+                    "nickname: is not a field of this form",
+                    "given_name: is required",
+                    "sex: `f` is not one of the choices",
+                    "age: must be a whole number"
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        w.svc
+            .cases(&caseworker.actor, &web(), w.iom, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let good = w
+        .svc
+        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    assert!(
+        good.number.ends_with("-000001"),
+        "a refused record uses no number"
+    );
+
+    let mut c = w.t.db.acquire().await.unwrap();
+    let events = passage_store::audit::list(
+        &mut c.conn(),
+        &passage_store::audit::Filter {
+            action_prefix: Some("case.".into()),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["case.register", "case.list"],
+        "registration and the list read are audited"
+    );
+}
