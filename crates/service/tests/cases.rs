@@ -10,68 +10,43 @@ use passage_store::test_support::TestDb;
 use passage_store::{Backend, DbTarget};
 use std::sync::Arc;
 
-const SURVEY: &[[&str; 5]] = &[
-    ["type", "name", "label", "required", "passage_sensitivity"],
-    ["text", "given_name", "Given name", "yes", "identifying"],
-    ["text", "family_name", "Family name", "", "identifying"],
-    ["select_one sex", "sex", "Sex", "yes", "reporting"],
-    ["integer", "age", "Age", "", "reporting"],
-    [
-        "select_multiple exploitation",
-        "exploitation",
-        "Forms of exploitation",
-        "",
-        "sensitive",
-    ],
-    ["text", "story", "What happened", "", "sensitive"],
-    ["begin repeat", "support", "Support", "", ""],
-    [
-        "select_one support_type",
-        "support_type",
-        "Type",
-        "yes",
-        "reporting",
-    ],
-    ["text", "support_note", "Note", "", "sensitive"],
-    ["end repeat", "", "", "", ""],
-];
-
-const CHOICES: &[[&str; 3]] = &[
-    ["list_name", "name", "label"],
-    ["sex", "female", "Female"],
-    ["sex", "male", "Male"],
-    ["exploitation", "forced_labour", "Forced labour"],
-    ["exploitation", "sexual_exploitation", "Sexual exploitation"],
-    ["support_type", "shelter", "Shelter"],
-    ["support_type", "medical", "Medical"],
-];
-
 fn workbook() -> Vec<u8> {
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let survey = wb.add_worksheet();
-    survey.set_name("survey").unwrap();
-    for (r, row) in SURVEY.iter().enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            survey.write_string(r as u32, c as u16, *v).unwrap();
-        }
-    }
-    let choices = wb.add_worksheet();
-    choices.set_name("choices").unwrap();
-    for (r, row) in CHOICES.iter().enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            choices.write_string(r as u32, c as u16, *v).unwrap();
-        }
-    }
-    let settings = wb.add_worksheet();
-    settings.set_name("settings").unwrap();
-    for (c, (k, v)) in [("form_id", "ct_victim_case"), ("version", "2099010101")]
-        .iter()
-        .enumerate()
-    {
-        settings.write_string(0, c as u16, *k).unwrap();
-        settings.write_string(1, c as u16, *v).unwrap();
-    }
-    wb.save_to_buffer().unwrap()
+    let survey: &[&[&str]] = &[
+        &["type", "name", "label", "required", "passage_sensitivity"],
+        &["text", "given_name", "Given name", "yes", "identifying"],
+        &["text", "family_name", "Family name", "", "identifying"],
+        &["select_one sex", "sex", "Sex", "yes", "reporting"],
+        &["integer", "age", "Age", "", "reporting"],
+        &[
+            "select_multiple exploitation",
+            "exploitation",
+            "Forms of exploitation",
+            "",
+            "sensitive",
+        ],
+        &["text", "story", "What happened", "", "sensitive"],
+        &["begin repeat", "support", "Support", "", ""],
+        &[
+            "select_one support_type",
+            "support_type",
+            "Type",
+            "yes",
+            "reporting",
+        ],
+        &["text", "support_note", "Note", "", "sensitive"],
+        &["end repeat", "", "", "", ""],
+    ];
+    let choices: &[&[&str]] = &[
+        &["list_name", "name", "label"],
+        &["sex", "female", "Female"],
+        &["sex", "male", "Male"],
+        &["exploitation", "forced_labour", "Forced labour"],
+        &["exploitation", "sexual_exploitation", "Sexual exploitation"],
+        &["support_type", "shelter", "Shelter"],
+        &["support_type", "medical", "Medical"],
+    ];
+    let settings: &[&[&str]] = &[&["form_id", "version"], &["ct_victim_case", "2099010101"]];
+    passage_xlsform::testing::workbook(&[("survey", survey), ("choices", choices), ("settings", settings)])
 }
 
 struct World {

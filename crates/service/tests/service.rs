@@ -576,27 +576,14 @@ async fn home_counts_are_real_and_scoped() {
 
 /// A small valid XLSForm for `form_id`, `version`, with `extra` survey rows appended.
 fn xlsform(form_id: &str, version: &str, extra: &[[&str; 3]]) -> Vec<u8> {
-    let mut wb = rust_xlsxwriter::Workbook::new();
-    let survey = wb.add_worksheet();
-    survey.set_name("survey").unwrap();
-    let mut rows = vec![
-        ["type", "name", "label"],
-        ["text", "given_name", "Given name"],
-        ["integer", "age", "Age"],
+    let mut survey: Vec<&[&str]> = vec![
+        &["type", "name", "label"],
+        &["text", "given_name", "Given name"],
+        &["integer", "age", "Age"],
     ];
-    rows.extend_from_slice(extra);
-    for (r, row) in rows.iter().enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            survey.write_string(r as u32, c as u16, *v).unwrap();
-        }
-    }
-    let settings = wb.add_worksheet();
-    settings.set_name("settings").unwrap();
-    for (c, (k, v)) in [("form_id", form_id), ("version", version)].iter().enumerate() {
-        settings.write_string(0, c as u16, *k).unwrap();
-        settings.write_string(1, c as u16, *v).unwrap();
-    }
-    wb.save_to_buffer().unwrap()
+    survey.extend(extra.iter().map(|r| r.as_slice()));
+    let settings: &[&[&str]] = &[&["form_id", "version"], &[form_id, version]];
+    passage_xlsform::testing::workbook(&[("survey", &survey), ("settings", settings)])
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@ pub mod check;
 pub mod expr;
 pub mod model;
 mod reader;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use model::{Choice, Field, FieldKind, Form, Group, Metadata, Node, Sensitivity, Text};
 pub use reader::{FormError, FormErrors, read_xlsform};

@@ -4,7 +4,7 @@
 
 use passage_xlsform::check::{Instance, check};
 use passage_xlsform::read_xlsform;
-use rust_xlsxwriter::Workbook;
+use passage_xlsform::testing::workbook;
 
 const EN: &str = "English (en)";
 
@@ -137,19 +137,11 @@ fn form() -> passage_xlsform::Form {
         &["service_type", "cash", "Cash", ""],
         &["service_type", "medical", "Medical", ""],
     ];
-    let mut wb = Workbook::new();
-    for (name, rows) in [("survey", survey), ("choices", choices)] {
-        let ws = wb.add_worksheet();
-        ws.set_name(name).unwrap();
-        for (r, row) in rows.iter().enumerate() {
-            for (c, v) in row.iter().enumerate() {
-                if !v.is_empty() {
-                    ws.write_string(r as u32, c as u16, *v).unwrap();
-                }
-            }
-        }
-    }
-    read_xlsform(&wb.save_to_buffer().unwrap(), "check_test").unwrap()
+    read_xlsform(
+        &workbook(&[("survey", survey), ("choices", choices)]),
+        "check_test",
+    )
+    .unwrap()
 }
 
 fn good() -> Instance {

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
 use passage_xlsform::expr::{Expr, Scope, Value, eval};
+use passage_xlsform::testing::workbook;
 use passage_xlsform::{FieldKind, FormError, Node, Sensitivity, read_xlsform};
-use rust_xlsxwriter::Workbook;
 use std::path::Path;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -15,23 +15,6 @@ fn fixture(name: &str) -> Vec<u8> {
             .join(name),
     )
     .unwrap()
-}
-
-/// Build a workbook from rows of strings per sheet.
-fn workbook(sheets: &[(&str, &[&[&str]])]) -> Vec<u8> {
-    let mut wb = Workbook::new();
-    for (name, rows) in sheets {
-        let ws = wb.add_worksheet();
-        ws.set_name(*name).unwrap();
-        for (r, row) in rows.iter().enumerate() {
-            for (c, value) in row.iter().enumerate() {
-                if !value.is_empty() {
-                    ws.write_string(r as u32, c as u16, *value).unwrap();
-                }
-            }
-        }
-    }
-    wb.save_to_buffer().unwrap()
 }
 
 const HEADER: &[&str] = &[
@@ -526,4 +509,38 @@ fn not_a_workbook_or_no_survey() {
     .unwrap_err()
     .to_string();
     assert_eq!(err, "survey row 1, column name: this column is missing");
+}
+
+#[test]
+fn the_shipped_programme_forms_load_and_mark_every_field() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../forms");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "xlsx") {
+            continue;
+        }
+        seen += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let form = read_xlsform(&bytes, stem).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+        assert_eq!(form.id, stem, "{}: form_id matches the file name", path.display());
+        assert!(
+            form.languages.contains(&"French (fr)".to_owned()),
+            "{}",
+            path.display()
+        );
+        let fields = form.fields();
+        assert!(
+            fields.iter().any(|(f, _)| f.name == "sex"),
+            "{}: a sex field for disaggregation",
+            path.display()
+        );
+        assert!(
+            fields
+                .iter()
+                .any(|(f, _)| f.sensitivity == Some(Sensitivity::Reporting))
+        );
+    }
+    assert_eq!(seen, 5, "five programme forms are shipped");
 }
