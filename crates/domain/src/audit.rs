@@ -48,6 +48,7 @@ actions! {
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;
+    CasesSearched => "case.search", true;
 }
 
 /// How the action reached Passage.

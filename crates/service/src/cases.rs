@@ -346,22 +346,31 @@ impl Passage {
     pub async fn find_cases(
         &self,
         actor: &Actor,
+        ctx: &Ctx,
         org: OrgId,
         field: &str,
         value: &str,
     ) -> Result<Vec<uuid::Uuid>, ServiceError> {
         authorize(actor, Permission::CasesView, Scope::Org(org))?;
         let hash = self.master.search_key().index(field, &normalise(value));
-        let mut pooled = self.db.acquire().await?;
+        let mut tx = self.db.begin().await?;
         let mut found = Vec::new();
-        for id in cases::find_by_index(&mut pooled.conn(), field, &hash).await? {
-            if cases::get(&mut pooled.conn(), id)
+        for id in cases::find_by_index(&mut tx.conn(), field, &hash).await? {
+            if cases::get(&mut tx.conn(), id)
                 .await?
                 .is_some_and(|c| c.owner_org == org)
             {
                 found.push(id);
             }
         }
+        // The searched value is personal: the audit keeps only which field was searched.
+        let event = self
+            .event(ctx, AuditAction::CasesSearched, actor.user_id())
+            .org(Some(org))
+            .detail("field", field)
+            .detail("found", found.len());
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
         Ok(found)
     }
 }

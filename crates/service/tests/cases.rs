@@ -185,13 +185,13 @@ async fn a_case_is_numbered_encrypted_and_read_back_by_its_organisation_only() {
     // Exact search through the blind index, ignoring case and spaces.
     let found = w
         .svc
-        .find_cases(&caseworker.actor, w.iom, "family_name", "kollie-example")
+        .find_cases(&caseworker.actor, &web(), w.iom, "family_name", "kollie-example")
         .await
         .unwrap();
     assert_eq!(found.len(), 2);
     assert!(
         w.svc
-            .find_cases(&caseworker.actor, w.iom, "family_name", "Kollie")
+            .find_cases(&caseworker.actor, &web(), w.iom, "family_name", "Kollie")
             .await
             .unwrap()
             .is_empty()
