@@ -5,6 +5,7 @@
 mod api;
 mod assets;
 mod auth;
+mod cases;
 mod error;
 mod forms;
 mod metrics;
@@ -55,6 +56,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
     Router::new()
         .merge(pages::routes())
         .merge(forms::routes())
+        .merge(cases::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

@@ -789,3 +789,75 @@ async fn cases_through_the_api() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn case_pages_show_answers_to_their_organisation_only() {
+    let a = App::new().await;
+    let survey: &[&[&str]] = &[
+        &["type", "name", "label", "passage_sensitivity"],
+        &["text", "given_name", "Given name", "identifying"],
+        &["select_one sex", "sex", "Sex", "reporting"],
+        &["begin group", "story_group", "What happened", ""],
+        &["text", "story", "Account", "sensitive"],
+        &["end group", "", "", ""],
+    ];
+    let choices: &[&[&str]] = &[
+        &["list_name", "name", "label"],
+        &["sex", "female", "Female"],
+        &["sex", "male", "Male"],
+    ];
+    let settings: &[&[&str]] = &[&["form_id", "version"], &["ct_victim_case", "2099010101"]];
+    let xlsx = passage_xlsform::testing::workbook(&[
+        ("survey", survey),
+        ("choices", choices),
+        ("settings", settings),
+    ]);
+    let ctx = passage_service::Ctx::cli();
+    a.svc
+        .upload_form(&Actor::Operator, &ctx, "ct", &xlsx)
+        .await
+        .unwrap();
+    let iom = a
+        .svc
+        .organisations(&Actor::Operator)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.is_host)
+        .unwrap()
+        .id;
+    let answers = passage_service::Instance::default()
+        .with("given_name", "Musu")
+        .with("sex", "female")
+        .with("story", "Recruited with a false job offer");
+    let case = a
+        .svc
+        .register_case(&Actor::Operator, &ctx, "ct", iom, &answers)
+        .await
+        .unwrap();
+
+    let (cookie, _) = a.sign_in("caseworker").await;
+    let list = a.get("/cases?programme=ct", Some(&cookie)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains(&case.number) && list.body.contains("female"));
+    assert!(!list.body.contains("Musu"), "lists decrypt nothing");
+    let page = a.get(&format!("/cases/{}", case.id), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in [
+        "Given name",
+        "Musu",
+        "Female",
+        "What happened",
+        "Recruited with a false job offer",
+        "encrypted",
+    ] {
+        assert!(page.body.contains(text), "{text} missing");
+    }
+
+    let (cookie, _) = a.sign_in("shelter.caseworker").await;
+    let other = a.get(&format!("/cases/{}", case.id), Some(&cookie)).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(!other.body.contains("Musu") && !other.body.contains(&case.number));
+    let (cookie, _) = a.sign_in("auditor").await;
+    assert_eq!(a.get("/cases", Some(&cookie)).await.status, StatusCode::FORBIDDEN);
+}
