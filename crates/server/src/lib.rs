@@ -10,6 +10,7 @@ mod error;
 mod forms;
 mod metrics;
 mod pages;
+mod register;
 mod security;
 
 use axum::Router;
@@ -56,6 +57,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
     Router::new()
         .merge(pages::routes())
         .merge(forms::routes())
+        .merge(register::routes())
         .merge(cases::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())

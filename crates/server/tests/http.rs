@@ -861,3 +861,96 @@ async fn case_pages_show_answers_to_their_organisation_only() {
     let (cookie, _) = a.sign_in("auditor").await;
     assert_eq!(a.get("/cases", Some(&cookie)).await.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn registering_a_case_in_the_browser() {
+    let a = App::new().await;
+    let survey: &[&[&str]] = &[
+        &[
+            "type",
+            "name",
+            "label",
+            "required",
+            "constraint",
+            "constraint_message",
+            "passage_sensitivity",
+        ],
+        &["text", "given_name", "Given name", "yes", "", "", "identifying"],
+        &["integer", "age", "Age", "", ". < 120", "Too old", "reporting"],
+        &["select_multiple needs", "needs", "Needs", "", "", "", "sensitive"],
+        &["begin repeat", "support", "Support", "", "", "", ""],
+        &[
+            "select_one support_type",
+            "support_type",
+            "Type",
+            "yes",
+            "",
+            "",
+            "reporting",
+        ],
+        &["end repeat", "", "", "", "", "", ""],
+    ];
+    let choices: &[&[&str]] = &[
+        &["list_name", "name", "label"],
+        &["needs", "shelter", "Shelter"],
+        &["needs", "medical", "Medical care"],
+        &["support_type", "cash", "Cash"],
+        &["support_type", "medical", "Medical"],
+    ];
+    let settings: &[&[&str]] = &[&["form_id", "version"], &["rr_case", "2099010101"]];
+    let xlsx = passage_xlsform::testing::workbook(&[
+        ("survey", survey),
+        ("choices", choices),
+        ("settings", settings),
+    ]);
+    a.svc
+        .upload_form(&Actor::Operator, &passage_service::Ctx::cli(), "rr", &xlsx)
+        .await
+        .unwrap();
+
+    let (cookie, csrf) = a.sign_in("caseworker").await;
+    let page = a.get("/cases/new?programme=rr", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("name=\"given_name\"") && page.body.contains("name=\"support[1]/support_type\"")
+    );
+
+    // Add a second support line: nothing is saved, the typed answers stay.
+    let add = format!(
+        "csrf_token={csrf}&given_name=Musu&needs=shelter&needs=medical&_count.support=1&support%5B1%5D%2Fsupport_type=cash&_add=support"
+    );
+    let r = a.post_form("/cases/new?programme=rr", Some(&cookie), &add).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("name=\"support[2]/support_type\"") && r.body.contains("value=\"Musu\""));
+    assert!(r.body.contains("value=\"medical\" checked"));
+
+    // Problems appear next to their inputs; nothing is saved.
+    let bad = format!("csrf_token={csrf}&age=130&_count.support=2&support%5B1%5D%2Fsupport_type=cash");
+    let r = a.post_form("/cases/new?programme=rr", Some(&cookie), &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for text in ["The case was not saved", "is required", "Too old"] {
+        assert!(r.body.contains(text), "{text} missing");
+    }
+
+    let good = format!(
+        "csrf_token={csrf}&given_name=Musu&age=30&needs=medical&_count.support=1&support%5B1%5D%2Fsupport_type=medical"
+    );
+    let r = a.post_form("/cases/new?programme=rr", Some(&cookie), &good).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r
+        .headers
+        .get(header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let case = a.get(&location, Some(&cookie)).await;
+    assert!(case.body.contains("RR-") && case.body.contains("Musu") && case.body.contains("Medical care"));
+
+    // Someone who may not register cases cannot open the page.
+    let (cookie, _) = a.sign_in("auditor").await;
+    assert_eq!(
+        a.get("/cases/new?programme=rr", Some(&cookie)).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

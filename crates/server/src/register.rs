@@ -1,0 +1,458 @@
+//! Registering a case in the browser: the page is drawn from the programme's current form
+//! (labels, hints, choices, groups, repeats), works without JavaScript, and the answers go
+//! through the same check as every other channel. Input names are answer paths
+//! (`support[2]/support_type`), so each problem is shown next to its input.
+
+use crate::AppState;
+use crate::auth::{RequestCtx, WebUser};
+use crate::error::PageError;
+use crate::pages::{Chrome, render_with};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use passage_domain::{OrgId, Permission, Scope};
+use passage_service::{Authenticated, Instance, ServiceError};
+use passage_xlsform::{FieldKind, Form, Node};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/cases/new", get(new_case).post(submit))
+}
+
+/// One choice of a select, and whether it is chosen.
+struct Option_ {
+    value: String,
+    label: String,
+    chosen: bool,
+}
+
+enum Widget {
+    GroupStart(String),
+    GroupEnd,
+    Note(String),
+    RepeatInstanceStart {
+        label: String,
+        remove: String,
+    },
+    RepeatInstanceEnd,
+    AddButton {
+        path: String,
+        label: String,
+    },
+    Input {
+        name: String,
+        label: String,
+        hint: String,
+        required: bool,
+        /// `text`, `number`, `decimal`, `date`, `datetime-local`, `time`, `select`, `checkboxes`,
+        /// `acknowledge`, `geopoint`
+        kind: &'static str,
+        value: String,
+        choices: Vec<Option_>,
+        error: Option<String>,
+    },
+    Count {
+        path: String,
+        n: usize,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    c: Chrome,
+    programme: String,
+    programme_name: String,
+    org: String,
+    org_name: String,
+    form_version: String,
+    widgets: Vec<Widget>,
+    /// Set when a submission was refused; `problems` lists those not shown at an input.
+    refused: bool,
+    problems: Vec<String>,
+}
+
+impl RegisterPage {
+    pub fn chrome(&self) -> Option<&Chrome> {
+        Some(&self.c)
+    }
+}
+
+#[derive(Deserialize)]
+struct Params {
+    programme: String,
+    org: Option<String>,
+}
+
+/// The organisation to register in: the one asked for, or the first the user may register in.
+fn organisation(who: &Authenticated, asked: Option<&str>, programme: &str) -> Result<OrgId, PageError> {
+    let edit = if programme == "border" {
+        Permission::CrossingsRecord
+    } else {
+        Permission::CasesEdit
+    };
+    match asked.filter(|o| !o.is_empty()) {
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| PageError::Service(ServiceError::NotFound)),
+        None => who
+            .actor
+            .grants()
+            .iter()
+            .find(|g| who.actor.authorize(edit, Scope::Org(g.org)).is_ok())
+            .map(|g| g.org)
+            .ok_or(PageError::Service(ServiceError::Denied(
+                passage_domain::Denied::Forbidden,
+            ))),
+    }
+}
+
+async fn page(
+    state: &AppState,
+    who: &Authenticated,
+    programme: &str,
+    org: OrgId,
+    answers: &Instance,
+    errors: &BTreeMap<String, String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let p = state
+        .svc
+        .programmes()
+        .await?
+        .into_iter()
+        .find(|p| p.programme.code == programme)
+        .ok_or(PageError::Service(ServiceError::NotFound))?;
+    let version = p.current.ok_or(PageError::Service(ServiceError::NotFound))?;
+    let form = state.svc.form_model(version.id).await?;
+    let org_name = state.svc.organisation(&who.actor, org).await?.name.to_string();
+    let language = form.default_language.clone().unwrap_or_default();
+    let mut widgets = Vec::new();
+    draw(
+        &form,
+        &form.children,
+        answers,
+        "",
+        &language,
+        errors,
+        &mut widgets,
+    );
+    let problems = errors
+        .iter()
+        .filter(|(k, _)| k.is_empty() || !errors_shown(&widgets, k))
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    render_with(
+        status,
+        &RegisterPage {
+            c: Chrome::of(who),
+            programme: programme.to_owned(),
+            programme_name: p.programme.name,
+            org: org.to_string(),
+            org_name,
+            form_version: version.version,
+            widgets,
+            refused: !errors.is_empty(),
+            problems,
+        },
+    )
+}
+
+fn errors_shown(widgets: &[Widget], name: &str) -> bool {
+    widgets
+        .iter()
+        .any(|w| matches!(w, Widget::Input { name: n, .. } if n == name))
+}
+
+fn draw(
+    form: &Form,
+    nodes: &[Node],
+    answers: &Instance,
+    prefix: &str,
+    language: &str,
+    errors: &BTreeMap<String, String>,
+    out: &mut Vec<Widget>,
+) {
+    for node in nodes {
+        match node {
+            Node::Group(g) if g.repeat => {
+                let path = format!("{prefix}{}", g.name);
+                let label = g.label.get(language).unwrap_or(&g.name).to_owned();
+                let instances = answers.repeats.get(&g.name).map(Vec::as_slice).unwrap_or(&[]);
+                let blank = [Instance::default()];
+                let shown = if instances.is_empty() {
+                    &blank[..]
+                } else {
+                    instances
+                };
+                out.push(Widget::GroupStart(label.clone()));
+                for (i, instance) in shown.iter().enumerate() {
+                    let here = format!("{path}[{}]", i + 1);
+                    out.push(Widget::RepeatInstanceStart {
+                        label: format!("{label} {}", i + 1),
+                        remove: here.clone(),
+                    });
+                    draw(
+                        form,
+                        &g.children,
+                        instance,
+                        &format!("{here}/"),
+                        language,
+                        errors,
+                        out,
+                    );
+                    out.push(Widget::RepeatInstanceEnd);
+                }
+                out.push(Widget::Count {
+                    path: path.clone(),
+                    n: shown.len(),
+                });
+                out.push(Widget::AddButton { path, label });
+                out.push(Widget::GroupEnd);
+            }
+            Node::Group(g) => {
+                out.push(Widget::GroupStart(
+                    g.label.get(language).unwrap_or(&g.name).to_owned(),
+                ));
+                draw(form, &g.children, answers, prefix, language, errors, out);
+                out.push(Widget::GroupEnd);
+            }
+            Node::Field(f) => {
+                let label = f.label.get(language).unwrap_or(&f.name).replace("**", "");
+                let kind = match &f.kind {
+                    FieldKind::Note => {
+                        out.push(Widget::Note(label));
+                        continue;
+                    }
+                    FieldKind::Calculate | FieldKind::Metadata(_) => continue,
+                    FieldKind::Text => "text",
+                    FieldKind::Integer => "number",
+                    FieldKind::Decimal => "decimal",
+                    FieldKind::Date => "date",
+                    FieldKind::DateTime => "datetime-local",
+                    FieldKind::Time => "time",
+                    FieldKind::SelectOne { .. } => "select",
+                    FieldKind::SelectMultiple { .. } => "checkboxes",
+                    FieldKind::Geopoint => "geopoint",
+                    FieldKind::Acknowledge => "acknowledge",
+                };
+                let name = format!("{prefix}{}", f.name);
+                let value = answers.values.get(&f.name).cloned().unwrap_or_default();
+                let chosen: Vec<&str> = value.split_whitespace().collect();
+                let choices = f
+                    .kind
+                    .choice_list()
+                    .and_then(|l| form.choices.get(l))
+                    .map(|list| {
+                        list.iter()
+                            .map(|c| Option_ {
+                                value: c.name.clone(),
+                                label: c.label.get(language).unwrap_or(&c.name).to_owned(),
+                                chosen: chosen.contains(&c.name.as_str()),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let value = if kind == "datetime-local" {
+                    value.trim_end_matches('Z').to_owned()
+                } else {
+                    value
+                };
+                out.push(Widget::Input {
+                    error: errors.get(&name).cloned(),
+                    hint: f.hint.get(language).unwrap_or("").to_owned(),
+                    required: f.required.is_some(),
+                    name,
+                    label,
+                    kind,
+                    value,
+                    choices,
+                });
+            }
+        }
+    }
+}
+
+async fn new_case(
+    State(state): State<AppState>,
+    WebUser(who): WebUser,
+    Query(p): Query<Params>,
+) -> Result<Response, PageError> {
+    let org = organisation(&who, p.org.as_deref(), &p.programme)?;
+    let edit = if p.programme == "border" {
+        Permission::CrossingsRecord
+    } else {
+        Permission::CasesEdit
+    };
+    who.actor.authorize(edit, Scope::Org(org)).map_err(|d| match d {
+        passage_domain::Denied::NotFound => PageError::Service(ServiceError::NotFound),
+        other => PageError::Service(ServiceError::Denied(other)),
+    })?;
+    page(
+        &state,
+        &who,
+        &p.programme,
+        org,
+        &Instance::default(),
+        &BTreeMap::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Set `value` at an answer path (`a`, `rep[2]/b`), creating repeat instances as needed.
+fn put(instance: &mut Instance, path: &str, value: &str) {
+    match path.split_once('/') {
+        None => {
+            let entry = instance.values.entry(path.to_owned()).or_default();
+            if !entry.is_empty() {
+                entry.push(' ');
+            }
+            entry.push_str(value);
+        }
+        Some((head, rest)) => {
+            let Some((name, index)) = repeat_segment(head) else {
+                return;
+            };
+            let list = instance.repeats.entry(name.to_owned()).or_default();
+            while list.len() < index {
+                list.push(Instance::default());
+            }
+            put(&mut list[index - 1], rest, value);
+        }
+    }
+}
+
+/// `rep[2]` → ("rep", 2).
+fn repeat_segment(segment: &str) -> Option<(&str, usize)> {
+    let (name, rest) = segment.split_once('[')?;
+    let index: usize = rest.strip_suffix(']')?.parse().ok()?;
+    (1..=200).contains(&index).then_some((name, index))
+}
+
+/// The repeat list at `path` (`rep`, `rep[1]/inner`).
+fn repeat_at<'a>(instance: &'a mut Instance, path: &str) -> Option<&'a mut Vec<Instance>> {
+    match path.split_once('/') {
+        None => Some(instance.repeats.entry(path.to_owned()).or_default()),
+        Some((head, rest)) => {
+            let (name, index) = repeat_segment(head)?;
+            let list = instance.repeats.get_mut(name)?;
+            repeat_at(list.get_mut(index - 1)?, rest)
+        }
+    }
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Query(p): Query<Params>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let mut answers = Instance::default();
+    let (mut add, mut remove, mut org) = (None, None, p.org.clone());
+    let mut counts = Vec::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "csrf_token" => {}
+            "_add" => add = Some(v.into_owned()),
+            "_remove" => remove = Some(v.into_owned()),
+            "_org" => org = Some(v.into_owned()),
+            key if key.starts_with("_count.") => {
+                counts.push((
+                    key["_count.".len()..].to_owned(),
+                    v.parse::<usize>().unwrap_or(1).min(200),
+                ));
+            }
+            key if !v.trim().is_empty() => put(&mut answers, key, &v),
+            _ => {}
+        }
+    }
+    // Keep the instances the page showed, even blank ones, so paths stay aligned.
+    for (path, n) in &counts {
+        if let Some(list) = repeat_at(&mut answers, path) {
+            while list.len() < *n {
+                list.push(Instance::default());
+            }
+        }
+    }
+    let org = organisation(&who, org.as_deref(), &p.programme)?;
+    if let Some(path) = add {
+        if let Some(list) = repeat_at(&mut answers, &path) {
+            if list.is_empty() {
+                list.push(Instance::default());
+            }
+            list.push(Instance::default());
+        }
+        return page(
+            &state,
+            &who,
+            &p.programme,
+            org,
+            &answers,
+            &BTreeMap::new(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    if let Some(path) = remove {
+        if let Some((list_path, index)) = path
+            .rsplit_once('[')
+            .and_then(|(l, i)| Some((l, i.strip_suffix(']')?.parse::<usize>().ok()?)))
+            && let Some(list) = repeat_at(&mut answers, list_path)
+            && index >= 1
+            && index <= list.len()
+        {
+            list.remove(index - 1);
+        }
+        return page(
+            &state,
+            &who,
+            &p.programme,
+            org,
+            &answers,
+            &BTreeMap::new(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    // Browsers send `datetime-local` without seconds or zone; Liberia keeps GMT all year.
+    normalise_datetimes(&mut answers);
+    match state
+        .svc
+        .register_case(&who.actor, &ctx, &p.programme, org, &answers)
+        .await
+    {
+        Ok(case) => Ok(Redirect::to(&format!("/cases/{}", case.id)).into_response()),
+        Err(ServiceError::InvalidRecord(problems)) => {
+            let errors = problems.into_iter().map(|p| (p.path, p.reason)).collect();
+            page(
+                &state,
+                &who,
+                &p.programme,
+                org,
+                &answers,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn normalise_datetimes(i: &mut Instance) {
+    for v in i.values.values_mut() {
+        let b = v.as_bytes();
+        if v.len() == 16 && b.get(10) == Some(&b'T') && b.get(13) == Some(&b':') {
+            v.push_str(":00Z");
+        }
+    }
+    for list in i.repeats.values_mut() {
+        list.iter_mut().for_each(normalise_datetimes);
+    }
+}
