@@ -331,6 +331,7 @@ async fn demo(config: Config) -> Result<ExitCode> {
     let accounts_file = config.data_dir.join(DEMO_ACCOUNTS_FILE);
     if svc.is_empty().await? {
         let accounts = svc.seed_demo().await?;
+        svc.seed_demo_cases(12).await.context("generating demo cases")?;
         let mut text = String::from(
             "# Passage demo accounts (fictional). Anyone who can read this file can sign in: delete it\n\
              # and the demo data dir when you are done.\n",

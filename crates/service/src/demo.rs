@@ -104,3 +104,43 @@ impl Passage {
         Ok(accounts)
     }
 }
+
+impl Passage {
+    /// Register `per_programme` generated, fictional records in every programme (names start
+    /// with "Demo", texts say "Fictional"), owned by the host organisation — border crossings
+    /// by the immigration service. Deterministic: the same records every time.
+    pub async fn seed_demo_cases(&self, per_programme: u64) -> Result<usize, ServiceError> {
+        let orgs = self.organisations(&Actor::Operator).await?;
+        let host = orgs
+            .iter()
+            .find(|o| o.is_host)
+            .map(|o| o.id)
+            .ok_or(ServiceError::NotFound)?;
+        let immigration = orgs
+            .iter()
+            .find(|o| o.name.as_str() == ORGANISATIONS[1].0)
+            .map_or(host, |o| o.id);
+        let today = self.now().to_datetime().date();
+        let mut created = 0;
+        for (n, p) in self.programmes().await?.into_iter().enumerate() {
+            let Some(current) = p.current else { continue };
+            let form = self.form_model(current.id).await?;
+            let org = if p.programme.code == "border" {
+                immigration
+            } else {
+                host
+            };
+            for i in 0..per_programme {
+                let mut seed = passage_xlsform::fill::Seed::new(1 + n as u64 * 10_000 + i);
+                // A record whose rules the generator could not meet is simply left out.
+                let Some(answers) = passage_xlsform::fill::fill(&form, &mut seed, today) else {
+                    continue;
+                };
+                self.register_case(&Actor::Operator, &Ctx::cli(), &p.programme.code, org, &answers)
+                    .await?;
+                created += 1;
+            }
+        }
+        Ok(created)
+    }
+}

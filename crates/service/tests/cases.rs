@@ -318,3 +318,51 @@ async fn wrong_answers_are_refused_and_nothing_is_saved() {
         "registration and the list read are audited"
     );
 }
+
+#[tokio::test]
+async fn demo_cases_are_generated_for_every_programme() {
+    let w = World::new().await;
+    let created = w.svc.seed_demo_cases(3).await.unwrap();
+    assert_eq!(created, 15, "three per programme");
+    let caseworker = w.sign_in("caseworker").await;
+    let list = w.svc.cases(&caseworker.actor, &web(), w.iom, None).await.unwrap();
+    assert_eq!(
+        list.len(),
+        12,
+        "border crossings belong to the immigration service"
+    );
+    let mut names = Vec::new();
+    for summary in &list {
+        let case = w.svc.case(&caseworker.actor, &web(), summary.id).await.unwrap();
+        names.extend(
+            case.answers
+                .values
+                .into_iter()
+                .filter(|(k, _)| k.ends_with("name"))
+                .map(|(_, v)| v),
+        );
+    }
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("Demo")),
+        "{names:?}"
+    );
+
+    let border = w.sign_in("border").await;
+    let lis = w
+        .svc
+        .organisations(&Actor::Operator)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name.as_str() == "Liberia Immigration Service")
+        .unwrap()
+        .id;
+    assert_eq!(
+        w.svc
+            .cases(&border.actor, &web(), lis, Some("border"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}

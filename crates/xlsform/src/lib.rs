@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod expr;
+pub mod fill;
 pub mod model;
 mod reader;
 #[cfg(feature = "test-support")]

@@ -290,3 +290,28 @@ fn the_shipped_forms_evaluate_on_an_empty_record() {
         }
     }
 }
+
+#[test]
+fn generated_answers_pass_the_checks_of_every_shipped_form() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../forms");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "xlsx") {
+            continue;
+        }
+        let form = read_xlsform(&std::fs::read(&path).unwrap(), "x").unwrap();
+        let mut seed = passage_xlsform::fill::Seed::new(42);
+        for _ in 0..10 {
+            let record = passage_xlsform::fill::fill(&form, &mut seed, today())
+                .unwrap_or_else(|| panic!("{}: could not generate a valid record", path.display()));
+            assert!(check(&form, &record, today(), EN).is_ok());
+            assert!(record.values.len() > 5, "{}", path.display());
+        }
+    }
+    let record =
+        passage_xlsform::fill::fill(&form(), &mut passage_xlsform::fill::Seed::new(1), today()).unwrap();
+    assert!(
+        record.values["given_name"].starts_with("Demo "),
+        "fictional names are marked"
+    );
+}
