@@ -278,6 +278,7 @@ async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
             trust_proxy: config.trust_proxy,
         },
     );
+    let shutdown = shutdown_signal()?;
     if let Some(text) = banner {
         println!("{text}");
     }
@@ -298,7 +299,7 @@ async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
         }
     });
 
-    passage_server::serve(listener, app, shutdown_signal())
+    passage_server::serve(listener, app, shutdown)
         .await
         .context("server failed")?;
     svc.db().close().await;
@@ -306,22 +307,18 @@ async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGINT or SIGTERM. The handlers are installed here, when called — before the
+/// server says it is serving — so a signal that arrives at once still stops it cleanly.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }
 
 const DEMO_ACCOUNTS_FILE: &str = "demo-accounts.txt";
