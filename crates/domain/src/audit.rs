@@ -49,6 +49,7 @@ actions! {
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;
     CasesSearched => "case.search", true;
+    CaseStageChanged => "case.stage", false;
 }
 
 /// How the action reached Passage.

@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/programmes/{code}/cases", axum::routing::post(register_case))
         .route("/cases", get(list_cases))
         .route("/cases/{id}", get(get_case))
+        .route("/cases/{id}/stage", axum::routing::post(move_case))
         .fallback(|| async {
             ApiError::Refused(
                 StatusCode::NOT_FOUND,
@@ -56,11 +57,11 @@ pub fn routes() -> Router<AppState> {
     info(title = "Passage API", version = "1", description = "Migration case work and evidence. Authenticate with `Authorization: Bearer psg_…`."),
     paths(me, list_organisations, create_organisation, get_organisation, list_members, add_member,
           list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points,
-          list_programmes, list_form_versions, upload_form, download_form, register_case, get_case, list_cases),
+          list_programmes, list_form_versions, upload_form, download_form, register_case, get_case, list_cases, move_case),
     components(schemas(ErrorBody, ErrorDetail, MeOut, MembershipOut, OrganisationOut, NewOrganisationIn, MemberOut,
                        AddMemberIn, NewUserIn, UserOut, RoleOut, AuditEventOut, AuditPageOut, TokenOut, CountyOut,
                        CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut, NewCaseIn, CaseOut,
-                       CaseSummaryOut)),
+                       CaseSummaryOut, MoveIn)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -730,6 +731,8 @@ struct CaseOut {
     organisation_id: String,
     form_version_id: String,
     stage: String,
+    /// Send back with a change to detect a concurrent edit.
+    revision: i64,
     created_at: String,
     #[schema(value_type = Object)]
     answers: serde_json::Value,
@@ -744,6 +747,7 @@ impl From<passage_service::CaseRecord> for CaseOut {
             organisation_id: c.owner_org.to_string(),
             form_version_id: c.form_version.to_string(),
             stage: c.stage,
+            revision: c.revision,
             created_at: c.created_at.to_string(),
             answers: passage_service::instance_to_json(&c.answers),
         }
@@ -830,4 +834,42 @@ async fn list_cases(
             })
             .collect(),
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MoveIn {
+    /// The stage to move to (one of the moves the workflow allows from the current stage).
+    to: String,
+    /// Required when closing: `completed`, `no_longer_eligible`, `withdrew`, `lost_contact`,
+    /// `relocated`, `referred_elsewhere`, `deceased`, `duplicate` or `other`.
+    reason: Option<String>,
+    /// The case's `revision` you last read; the move is refused (409) if the case changed since.
+    revision: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/cases/{id}/stage", tag = "cases",
+    summary = "Move a case to another stage of its workflow (approvals need the approval permission)",
+    params(("id" = String, Path, description = "Case id")), request_body = MoveIn,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn move_case(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MoveIn>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .svc
+        .move_case(
+            &who.actor,
+            &ctx,
+            parse_id(&id)?,
+            &body.to,
+            body.reason.as_deref(),
+            body.revision,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

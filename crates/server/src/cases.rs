@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use passage_domain::{OrgId, Permission, Timestamp};
 use passage_service::{Instance, ServiceError};
@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases", get(list))
         .route("/cases/{id}", get(view))
+        .route("/cases/{id}/stage", axum::routing::post(move_stage))
 }
 
 struct CaseLine {
@@ -60,6 +61,16 @@ struct CasePage {
     created: String,
     form_version: String,
     rows: Vec<DisplayRow>,
+    id: String,
+    revision: i64,
+    /// (stage label, reached or current, is current)
+    stages: Vec<(String, bool, bool)>,
+    /// (stage code, label, needs approval, closes)
+    moves: Vec<(String, String, bool, bool)>,
+    reasons: Vec<(&'static str, &'static str)>,
+    /// (when, who, from, to, reason)
+    history: Vec<(String, String, String, String, String)>,
+    error: Option<String>,
 }
 
 impl CasesPage {
@@ -165,8 +176,20 @@ async fn view(
     let id = id
         .parse()
         .map_err(|_| PageError::Service(ServiceError::NotFound))?;
-    let case = state.svc.case(&who.actor, &ctx, id).await?;
+    case_page(&state, &ctx, &who, id, StatusCode::OK, None).await
+}
+
+async fn case_page(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &passage_service::Authenticated,
+    id: uuid::Uuid,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let case = state.svc.case(&who.actor, ctx, id).await?;
     let form = state.svc.form_model(case.form_version).await?;
+    let flow = state.svc.workflow(&who.actor, id).await?;
     let organisation = state
         .svc
         .organisation(&who.actor, case.owner_org)
@@ -189,19 +212,123 @@ async fn view(
         .into_iter()
         .find(|p| p.programme.code == case.programme)
         .map_or(case.programme.clone(), |p| p.programme.name);
+    let position = flow
+        .stages
+        .iter()
+        .position(|s| s.code == flow.current)
+        .unwrap_or(0);
+    let label = |code: &str| {
+        flow.stages
+            .iter()
+            .find(|s| s.code == code)
+            .map_or(code.to_owned(), |s| s.label.clone())
+    };
+    let names: std::collections::BTreeMap<String, String> = state
+        .svc
+        .users(&who.actor, ctx)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.user.id.to_string(), m.user.display_name.to_string()))
+        .collect();
     render_with(
-        StatusCode::OK,
+        status,
         &CasePage {
-            c: Chrome::of(&who),
+            c: Chrome::of(who),
             number: case.number,
             programme,
-            stage: case.stage,
+            stage: label(&case.stage),
             organisation,
             created: case.created_at.display_minutes(),
             form_version: version.map(|v| v.version).unwrap_or_default(),
             rows,
+            id: id.to_string(),
+            revision: case.revision,
+            stages: flow
+                .stages
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.closed || s.code == flow.current)
+                .map(|(i, s)| (s.label.clone(), i <= position, s.code == flow.current))
+                .collect(),
+            moves: flow
+                .moves
+                .iter()
+                .map(|m| {
+                    (
+                        m.to.code.clone(),
+                        m.to.label.clone(),
+                        m.needs_approval,
+                        m.to.closed,
+                    )
+                })
+                .collect(),
+            reasons: passage_service::CLOSURE_REASONS.to_vec(),
+            history: flow
+                .history
+                .iter()
+                .rev()
+                .map(|h| {
+                    let who = h.actor.map(|a| {
+                        names
+                            .get(&a.to_string())
+                            .cloned()
+                            .unwrap_or_else(|| a.to_string())
+                    });
+                    let reason = h
+                        .reason
+                        .as_deref()
+                        .and_then(|r| passage_service::CLOSURE_REASONS.iter().find(|(c, _)| *c == r));
+                    (
+                        h.at.display_minutes(),
+                        who.unwrap_or_else(|| "operator".into()),
+                        label(&h.from_stage),
+                        label(&h.to_stage),
+                        reason.map(|(_, l)| (*l).to_owned()).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            error,
         },
     )
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    to: String,
+    reason: Option<String>,
+    revision: Option<i64>,
+}
+
+async fn move_stage(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<MoveForm>,
+) -> Result<Response, PageError> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
+    match state
+        .svc
+        .move_case(
+            &who.actor,
+            &ctx,
+            id,
+            &form.to,
+            form.reason.as_deref(),
+            form.revision,
+        )
+        .await
+    {
+        Ok(()) => Ok(axum::response::Redirect::to(&format!("/cases/{id}")).into_response()),
+        Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
+            let (status, _, message) = crate::error::classify(&e);
+            case_page(&state, &ctx, &who, id, status, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Answers in form order, labelled; choices shown by their labels; empty groups left out.

@@ -954,3 +954,73 @@ async fn registering_a_case_in_the_browser() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn moving_a_case_through_its_workflow_in_the_browser_and_the_api() {
+    let a = App::new().await;
+    a.svc.seed_demo_cases(1).await.unwrap();
+    let (cookie, csrf) = a.sign_in("caseworker").await;
+    let list = a.get("/cases?programme=ct", Some(&cookie)).await;
+    let id = list
+        .body
+        .split("<td><a href=\"/cases/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = a.get(&format!("/cases/{id}"), Some(&cookie)).await;
+    assert!(
+        page.body.contains("Move to Screened") && page.body.contains("Close case"),
+        "moves offered"
+    );
+    let r = a
+        .post_form(
+            &format!("/cases/{id}/stage"),
+            Some(&cookie),
+            &format!("csrf_token={csrf}&to=screened&revision=1"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = a.get(&format!("/cases/{id}"), Some(&cookie)).await;
+    assert!(page.body.contains("id=\"case-stage\">Screened<") && page.body.contains("History"));
+    // Closing without a reason is explained on the page; a stale revision is a conflict.
+    let r = a
+        .post_form(
+            &format!("/cases/{id}/stage"),
+            Some(&cookie),
+            &format!("csrf_token={csrf}&to=closed&reason=&revision=2"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("reason: is required to close a case"));
+    let r = a
+        .post_form(
+            &format!("/cases/{id}/stage"),
+            Some(&cookie),
+            &format!("csrf_token={csrf}&to=referred&revision=1"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+
+    let token = a.token("caseworker", passage_domain::TokenScope::Write).await;
+    let (status, case) = a.api("GET", &format!("/api/v1/cases/{id}"), &token, None).await;
+    assert_eq!((status, case["revision"].as_i64()), (StatusCode::OK, Some(2)));
+    let body = r#"{"to": "closed", "reason": "completed", "revision": 2}"#;
+    assert_eq!(
+        a.api("POST", &format!("/api/v1/cases/{id}/stage"), &token, Some(body))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, case) = a.api("GET", &format!("/api/v1/cases/{id}"), &token, None).await;
+    assert_eq!(case["stage"], "closed");
+    let body = r#"{"to": "identified"}"#;
+    assert_eq!(
+        a.api("POST", &format!("/api/v1/cases/{id}/stage"), &token, Some(body))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}

@@ -21,6 +21,8 @@ pub struct CaseRecord {
     pub owner_org: OrgId,
     pub form_version: uuid::Uuid,
     pub stage: String,
+    /// Increases with every change; sent back with a change to detect a concurrent edit.
+    pub revision: i64,
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
     pub answers: Instance,
@@ -43,17 +45,6 @@ fn permissions(programme: &str) -> (Permission, Permission) {
     match programme {
         "border" => (Permission::CrossingsView, Permission::CrossingsRecord),
         _ => (Permission::CasesView, Permission::CasesEdit),
-    }
-}
-
-/// The first stage of a new record. (Workflows with their stages and transitions as data
-/// arrive with the case-work issue; these are their first stages.)
-fn first_stage(programme: &str) -> &'static str {
-    match programme {
-        "ct" => "identified",
-        "border" => "recorded",
-        "capacity" => "planned",
-        _ => "registered",
     }
 }
 
@@ -209,7 +200,7 @@ impl Passage {
             programme: programme.to_owned(),
             owner_org: org,
             form_version: current.id,
-            stage: first_stage(programme).to_owned(),
+            stage: self.first_stage(programme).await?,
             wrapped_key: Some(key.wrap(&self.master, id.as_bytes())?),
             reporting: instance_to_json(&part(&form, &record, Sensitivity::Reporting)).to_string(),
             identifying: seal(Sensitivity::Identifying, "identifying")?,
@@ -249,6 +240,7 @@ impl Passage {
             owner_org: org,
             form_version: current.id,
             stage: stored.stage,
+            revision: stored.revision,
             created_by: stored.created_by,
             created_at: now,
             answers: record,
@@ -296,6 +288,7 @@ impl Passage {
             owner_org: stored.owner_org,
             form_version: stored.form_version,
             stage: stored.stage,
+            revision: stored.revision,
             created_by: stored.created_by,
             created_at: stored.created_at,
             answers,

@@ -9,6 +9,7 @@ mod error;
 mod forms;
 mod organisations;
 mod sessions;
+mod workflow;
 
 pub mod demo;
 
@@ -23,9 +24,11 @@ pub use passage_store::forms::{FormVersion, Programme};
 pub use passage_store::orgs::Organisation;
 pub use passage_store::places::{County, CrossingPoint};
 pub use passage_store::users::{Member, RoleInfo, User};
+pub use passage_store::workflow::{HistoryEntry, Stage};
 pub use passage_xlsform::FormError;
 pub use passage_xlsform::check::{Instance, Problem};
 pub use sessions::{Authenticated, NewSession};
+pub use workflow::{CLOSURE_REASONS, Move, Workflow};
 
 use passage_crypto::PasswordHasher;
 use passage_domain::{Actor, Channel, Clock, Denied, Permission, Scope};

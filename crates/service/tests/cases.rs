@@ -366,3 +366,119 @@ async fn demo_cases_are_generated_for_every_programme() {
         3
     );
 }
+
+#[tokio::test]
+async fn cases_move_along_their_workflow_with_approvals_and_closure_reasons() {
+    let w = World::new().await;
+    w.svc.seed_demo_cases(1).await.unwrap();
+    let caseworker = w.sign_in("caseworker").await;
+    let manager = w.sign_in("manager").await;
+    let avrr = w
+        .svc
+        .cases(&caseworker.actor, &web(), w.iom, Some("avrr"))
+        .await
+        .unwrap()[0]
+        .id;
+    let flow = w.svc.workflow(&caseworker.actor, avrr).await.unwrap();
+    assert_eq!(flow.current, "registered");
+    assert_eq!(flow.stages.len(), 10);
+    let targets: Vec<&str> = flow.moves.iter().map(|m| m.to.code.as_str()).collect();
+    assert_eq!(targets, ["counselling", "closed"]);
+
+    w.svc
+        .move_case(&caseworker.actor, &web(), avrr, "counselling", None, None)
+        .await
+        .unwrap();
+    // Skipping stages is refused.
+    let skip = w
+        .svc
+        .move_case(&caseworker.actor, &web(), avrr, "departed", None, None)
+        .await;
+    assert!(matches!(skip, Err(ServiceError::Invalid(_))), "{skip:?}");
+    // Eligibility needs a programme manager's approval; the caseworker does not even see it.
+    let flow = w.svc.workflow(&caseworker.actor, avrr).await.unwrap();
+    assert!(flow.moves.iter().all(|m| m.to.code != "eligibility_approved"));
+    let approval = w
+        .svc
+        .move_case(
+            &caseworker.actor,
+            &web(),
+            avrr,
+            "eligibility_approved",
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(approval, Err(ServiceError::Denied(_))), "{approval:?}");
+    let seen = w.svc.case(&manager.actor, &web(), avrr).await.unwrap().revision;
+    w.svc
+        .move_case(
+            &manager.actor,
+            &web(),
+            avrr,
+            "eligibility_approved",
+            None,
+            Some(seen),
+        )
+        .await
+        .unwrap();
+    // A change made on a stale view is refused, not applied over the newer one.
+    let stale = w
+        .svc
+        .move_case(&manager.actor, &web(), avrr, "travel_arranged", None, Some(seen))
+        .await;
+    assert!(matches!(stale, Err(ServiceError::Conflict(_))), "{stale:?}");
+
+    // Closing needs a coded reason.
+    let no_reason = w
+        .svc
+        .move_case(&caseworker.actor, &web(), avrr, "closed", None, None)
+        .await;
+    assert!(matches!(no_reason, Err(ServiceError::Invalid(v)) if v.field == "reason"));
+    let free_text = w
+        .svc
+        .move_case(
+            &caseworker.actor,
+            &web(),
+            avrr,
+            "closed",
+            Some("she told me that…"),
+            None,
+        )
+        .await;
+    assert!(matches!(free_text, Err(ServiceError::Invalid(_))));
+    w.svc
+        .move_case(&caseworker.actor, &web(), avrr, "closed", Some("withdrew"), None)
+        .await
+        .unwrap();
+    let flow = w.svc.workflow(&caseworker.actor, avrr).await.unwrap();
+    assert_eq!(flow.current, "closed");
+    assert!(flow.moves.is_empty(), "a closed case has nowhere to go");
+    let steps: Vec<(&str, &str)> = flow
+        .history
+        .iter()
+        .map(|h| (h.from_stage.as_str(), h.to_stage.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("registered", "counselling"),
+            ("counselling", "eligibility_approved"),
+            ("eligibility_approved", "closed")
+        ]
+    );
+    assert_eq!(flow.history[2].reason.as_deref(), Some("withdrew"));
+
+    // Other organisations cannot see or move it.
+    let shelter = w.sign_in("shelter.caseworker").await;
+    assert!(matches!(
+        w.svc.workflow(&shelter.actor, avrr).await,
+        Err(ServiceError::NotFound)
+    ));
+    assert!(matches!(
+        w.svc
+            .move_case(&shelter.actor, &web(), avrr, "closed", Some("duplicate"), None)
+            .await,
+        Err(ServiceError::NotFound)
+    ));
+}

@@ -12,6 +12,7 @@ pub mod forms;
 pub mod orgs;
 pub mod places;
 pub mod users;
+pub mod workflow;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;
