@@ -8,7 +8,7 @@ use uuid::Uuid;
 pub struct Stage {
     pub code: String,
     pub label: String,
-    pub position: i64,
+    pub position: i32,
     pub closed: bool,
 }
 
