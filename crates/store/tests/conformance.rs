@@ -392,3 +392,140 @@ async fn concurrent_appends_never_fork_the_chain() {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
     }
 }
+
+#[tokio::test]
+async fn forms_cases_and_workflows_round_trip() {
+    use passage_store::{cases, forms, workflow};
+    let t = TestDb::new().await.unwrap();
+    let mut c = t.db.acquire().await.unwrap();
+    let o = org("IOM Liberia", true);
+    orgs::insert(&mut c.conn(), &o).await.unwrap();
+    let programmes = forms::programmes(&mut c.conn()).await.unwrap();
+    assert_eq!(
+        programmes.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(),
+        ["avrr", "ct", "rr", "border", "capacity"]
+    );
+
+    let v = forms::FormVersion {
+        id: uuid::Uuid::now_v7(),
+        programme: "ct".into(),
+        version: "1".into(),
+        title: "CT".into(),
+        sha256: vec![1; 32],
+        uploaded_by: None,
+        uploaded_at: Timestamp::from_micros(10),
+    };
+    forms::insert_version(&mut c.conn(), &v, b"xlsx", "{}")
+        .await
+        .unwrap();
+    assert!(matches!(
+        forms::insert_version(&mut c.conn(), &v, b"x", "{}").await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(forms::current_versions(&mut c.conn()).await.unwrap(), [v.clone()]);
+    assert_eq!(
+        forms::content(&mut c.conn(), v.id).await.unwrap().unwrap().1,
+        b"xlsx"
+    );
+
+    // Stages and moves are data; positions and flags decode on both backends.
+    let stages = workflow::stages(&mut c.conn(), "ct").await.unwrap();
+    assert_eq!(
+        stages.first().map(|s| (s.code.as_str(), s.position, s.closed)),
+        Some(("identified", 1, false))
+    );
+    assert!(stages.last().unwrap().closed);
+    let moves = workflow::moves(&mut c.conn(), "avrr", "counselling")
+        .await
+        .unwrap();
+    assert_eq!(
+        moves,
+        [
+            ("eligibility_approved".to_owned(), true),
+            ("closed".to_owned(), false)
+        ]
+    );
+
+    assert_eq!(cases::next_number(&mut c.conn(), "ct", 2026).await.unwrap(), 1);
+    assert_eq!(cases::next_number(&mut c.conn(), "ct", 2026).await.unwrap(), 2);
+    assert_eq!(cases::next_number(&mut c.conn(), "ct", 2027).await.unwrap(), 1);
+    let case = cases::StoredCase {
+        id: uuid::Uuid::now_v7(),
+        number: "CT-2026-000001".into(),
+        programme: "ct".into(),
+        owner_org: o.id,
+        form_version: v.id,
+        stage: "identified".into(),
+        wrapped_key: Some(vec![7; 72]),
+        reporting: r#"{"sex":"female"}"#.into(),
+        identifying: Some(vec![1, 2, 3]),
+        sensitive: None,
+        created_by: None,
+        created_at: Timestamp::from_micros(20),
+        updated_at: Timestamp::from_micros(20),
+        revision: 1,
+    };
+    cases::insert(&mut c.conn(), &case).await.unwrap();
+    assert_eq!(
+        cases::get(&mut c.conn(), case.id).await.unwrap(),
+        Some(case.clone())
+    );
+    cases::insert_index(&mut c.conn(), case.id, "family_name", &[9; 32])
+        .await
+        .unwrap();
+    assert_eq!(
+        cases::find_by_index(&mut c.conn(), "family_name", &[9; 32])
+            .await
+            .unwrap(),
+        [case.id]
+    );
+    assert_eq!(
+        cases::list(&mut c.conn(), o.id, Some("ct"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        cases::list(&mut c.conn(), o.id, Some("avrr"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    workflow::move_case(
+        &mut c.conn(),
+        case.id,
+        "identified",
+        "screened",
+        1,
+        Timestamp::from_micros(30),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        workflow::move_case(
+            &mut c.conn(),
+            case.id,
+            "identified",
+            "screened",
+            1,
+            Timestamp::from_micros(31)
+        )
+        .await,
+        Err(StoreError::Conflict)
+    ));
+    let entry = workflow::HistoryEntry {
+        at: Timestamp::from_micros(30),
+        actor: None,
+        from_stage: "identified".into(),
+        to_stage: "screened".into(),
+        reason: None,
+    };
+    workflow::add_history(&mut c.conn(), case.id, &entry)
+        .await
+        .unwrap();
+    assert_eq!(workflow::history(&mut c.conn(), case.id).await.unwrap(), [entry]);
+    let moved = cases::get(&mut c.conn(), case.id).await.unwrap().unwrap();
+    assert_eq!((moved.stage.as_str(), moved.revision), ("screened", 2));
+}
