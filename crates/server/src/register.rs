@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use passage_domain::{OrgId, Permission, Scope};
+use passage_domain::{OrgId, Scope};
 use passage_service::{Authenticated, Instance, ServiceError};
 use passage_xlsform::{FieldKind, Form, Node};
 use serde::Deserialize;
@@ -90,11 +90,7 @@ struct Params {
 
 /// The organisation to register in: the one asked for, or the first the user may register in.
 fn organisation(who: &Authenticated, asked: Option<&str>, programme: &str) -> Result<OrgId, PageError> {
-    let edit = if programme == "border" {
-        Permission::CrossingsRecord
-    } else {
-        Permission::CasesEdit
-    };
+    let (_, edit) = passage_service::record_permissions(programme);
     match asked.filter(|o| !o.is_empty()) {
         Some(raw) => raw
             .parse()
@@ -283,11 +279,7 @@ async fn new_case(
     Query(p): Query<Params>,
 ) -> Result<Response, PageError> {
     let org = organisation(&who, p.org.as_deref(), &p.programme)?;
-    let edit = if p.programme == "border" {
-        Permission::CrossingsRecord
-    } else {
-        Permission::CasesEdit
-    };
+    let (_, edit) = passage_service::record_permissions(&p.programme);
     who.actor.authorize(edit, Scope::Org(org)).map_err(|d| match d {
         passage_domain::Denied::NotFound => PageError::Service(ServiceError::NotFound),
         other => PageError::Service(ServiceError::Denied(other)),

@@ -41,7 +41,7 @@ pub struct CaseSummary {
 
 /// Which permissions guard a programme's records: border crossings are the border
 /// officers' work; every other programme is case work.
-fn permissions(programme: &str) -> (Permission, Permission) {
+pub fn record_permissions(programme: &str) -> (Permission, Permission) {
     match programme {
         "border" => (Permission::CrossingsView, Permission::CrossingsRecord),
         _ => (Permission::CasesView, Permission::CasesEdit),
@@ -165,7 +165,7 @@ impl Passage {
         org: OrgId,
         answers: &Instance,
     ) -> Result<CaseRecord, ServiceError> {
-        let (_, edit) = permissions(programme);
+        let (_, edit) = record_permissions(programme);
         authorize(actor, edit, Scope::Org(org))?;
         let current = self
             .programmes()
@@ -256,7 +256,7 @@ impl Passage {
                 .await?
                 .ok_or(ServiceError::NotFound)?
         };
-        let (view, _) = permissions(&stored.programme);
+        let (view, _) = record_permissions(&stored.programme);
         authorize(actor, view, Scope::Org(stored.owner_org))?;
         let mut answers = instance_from_json(&serde_json::from_str(&stored.reporting).unwrap_or(Value::Null))
             .unwrap_or_default();
@@ -303,7 +303,7 @@ impl Passage {
         org: OrgId,
         programme: Option<&str>,
     ) -> Result<Vec<CaseSummary>, ServiceError> {
-        let (view, _) = permissions(programme.unwrap_or(""));
+        let (view, _) = record_permissions(programme.unwrap_or(""));
         authorize(actor, view, Scope::Org(org))?;
         let mut tx = self.db.begin().await?;
         let mut rows = cases::list(&mut tx.conn(), org, programme, 200).await?;

@@ -14,7 +14,7 @@ mod workflow;
 pub mod demo;
 
 pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
-pub use cases::{CaseRecord, CaseSummary, instance_from_json, instance_to_json};
+pub use cases::{CaseRecord, CaseSummary, instance_from_json, instance_to_json, record_permissions};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
 pub use organisations::{HomeSummary, NewUser};

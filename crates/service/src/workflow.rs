@@ -36,13 +36,6 @@ pub struct Workflow {
     pub history: Vec<HistoryEntry>,
 }
 
-fn permissions(programme: &str) -> (Permission, Permission) {
-    match programme {
-        "border" => (Permission::CrossingsView, Permission::CrossingsRecord),
-        _ => (Permission::CasesView, Permission::CasesEdit),
-    }
-}
-
 impl Passage {
     /// The first stage of a programme's workflow.
     pub(crate) async fn first_stage(&self, programme: &str) -> Result<String, ServiceError> {
@@ -60,7 +53,7 @@ impl Passage {
         let mut pooled = self.db.acquire().await?;
         let mut c = pooled.conn();
         let case = cases::get(&mut c, id).await?.ok_or(ServiceError::NotFound)?;
-        let (view, edit) = permissions(&case.programme);
+        let (view, edit) = crate::cases::record_permissions(&case.programme);
         authorize(actor, view, Scope::Org(case.owner_org))?;
         let stages = workflow::stages(&mut c, &case.programme).await?;
         let may = |p| actor.authorize(p, Scope::Org(case.owner_org)).is_ok();
@@ -101,7 +94,7 @@ impl Passage {
                 .await?
                 .ok_or(ServiceError::NotFound)?
         };
-        let (view, edit) = permissions(&case.programme);
+        let (view, edit) = crate::cases::record_permissions(&case.programme);
         authorize(actor, view, Scope::Org(case.owner_org))?;
         authorize(actor, edit, Scope::Org(case.owner_org))?;
         let mut tx = self.db.begin().await?;
