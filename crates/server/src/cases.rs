@@ -323,11 +323,10 @@ async fn move_stage(
         .await
     {
         Ok(()) => Ok(axum::response::Redirect::to(&format!("/cases/{id}")).into_response()),
-        Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
-            let (status, _, message) = crate::error::classify(&e);
+        Err(e) => {
+            let (status, message) = crate::error::correctable(e)?;
             case_page(&state, &ctx, &who, id, status, Some(message)).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 

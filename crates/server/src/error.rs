@@ -100,6 +100,18 @@ fn retry_after(e: &ServiceError, mut response: Response) -> Response {
     response
 }
 
+/// A mistake the user can correct on the same page (an invalid value, a clash with an existing
+/// record or a newer change): its status and message. Anything else becomes the error page.
+pub fn correctable(e: ServiceError) -> Result<(StatusCode, String), PageError> {
+    match e {
+        ServiceError::Invalid(_) | ServiceError::Conflict(_) => {
+            let (status, _, message) = classify(&e);
+            Ok((status, message))
+        }
+        other => Err(PageError::Service(other)),
+    }
+}
+
 /// An error on an HTML page.
 #[derive(Debug)]
 pub enum PageError {

@@ -373,11 +373,10 @@ async fn create_organisation(
         .await
     {
         Ok(org) => Ok(Redirect::to(&format!("/organisations/{}?notice=org_created", org.id)).into_response()),
-        Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
-            let (status, _, message) = crate::error::classify(&e);
+        Err(e) => {
+            let (status, message) = crate::error::correctable(e)?;
             organisations_page(&state, &who, status, Some(message)).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -484,10 +483,6 @@ async fn after_member_change(
 ) -> Result<Response, PageError> {
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/organisations/{org}?notice={notice}")).into_response()),
-        Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
-            let (status, _, message) = crate::error::classify(&e);
-            organisation_page(state, ctx, who, org, status, None, Some(message)).await
-        }
         Err(ServiceError::NotFound)
             if who
                 .actor
@@ -505,7 +500,10 @@ async fn after_member_change(
             )
             .await
         }
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            let (status, message) = crate::error::correctable(e)?;
+            organisation_page(state, ctx, who, org, status, None, Some(message)).await
+        }
     }
 }
 
@@ -625,11 +623,10 @@ async fn change_password(
                 .insert(header::LOCATION, HeaderValue::from_static("/login?changed=1"));
             Ok(response)
         }
-        Err(e @ ServiceError::Invalid(_)) => {
-            let (status, _, message) = crate::error::classify(&e);
+        Err(e) => {
+            let (status, message) = crate::error::correctable(e)?;
             account_page(&state, &who, status, None, Some(message)).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -671,11 +668,10 @@ async fn create_token(
     match state.svc.create_token(&ctx, &who, &form.name, scope, days).await {
         // Shown once, on this response only (no-store), never in a URL.
         Ok((_, secret)) => account_page(&state, &who, StatusCode::CREATED, Some(secret), None).await,
-        Err(e @ ServiceError::Invalid(_)) => {
-            let (status, _, message) = crate::error::classify(&e);
+        Err(e) => {
+            let (status, message) = crate::error::correctable(e)?;
             account_page(&state, &who, status, None, Some(message)).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 
