@@ -187,7 +187,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     })?;
 
     match cli.command {
-        Command::Serve { .. } => serve(config, None).await,
+        Command::Serve { .. } => {
+            // Bind first: if the port is taken, fail before touching the database.
+            let listener = bind(&config).await?;
+            let svc = service(&config).await?;
+            serve(config, listener, svc, None).await
+        }
         Command::Demo { .. } => demo(config).await,
         Command::Migrate => {
             let db = open(&config).await?;
@@ -260,17 +265,23 @@ fn master_key(config: &Config) -> Result<passage_service::MasterKey> {
     Ok(passage_service::MasterKey::read(path)?)
 }
 
-async fn serve(config: Config, banner: Option<String>) -> Result<ExitCode> {
-    // Bind first: if the port is taken, fail before touching the database.
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+async fn bind(config: &Config) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             " (another program is using it; choose another with --listen)"
         } else {
             ""
         };
         anyhow::anyhow!("cannot listen on {}: {e}{hint}", config.listen)
-    })?;
-    let svc = service(&config).await?;
+    })
+}
+
+async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    svc: Passage,
+    banner: Option<String>,
+) -> Result<ExitCode> {
     let app = passage_server::router(
         svc.clone(),
         passage_server::ServerOptions {
@@ -324,6 +335,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 const DEMO_ACCOUNTS_FILE: &str = "demo-accounts.txt";
 
 async fn demo(config: Config) -> Result<ExitCode> {
+    let listener = bind(&config).await?;
     let svc = service(&config).await?;
     let accounts_file = config.data_dir.join(DEMO_ACCOUNTS_FILE);
     if svc.is_empty().await? {
@@ -362,8 +374,7 @@ async fn demo(config: Config) -> Result<ExitCode> {
             banner.push_str(&format!("  {user:<20} {password:<38} {role:<28} {org}\n"));
         }
     }
-    drop(svc);
-    serve(config, Some(banner)).await
+    serve(config, listener, svc, Some(banner)).await
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
