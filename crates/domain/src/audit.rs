@@ -50,6 +50,21 @@ actions! {
     CasesListed => "case.list", true;
     CasesSearched => "case.search", true;
     CaseStageChanged => "case.stage", false;
+    CaseUpdated => "case.update", false;
+    CaseAssigned => "case.assign", false;
+    ServiceRecorded => "case.service", false;
+    NoteAdded => "case.note", false;
+    DocumentAdded => "case.document_add", false;
+    DocumentViewed => "case.document_view", true;
+    ReferralRequested => "referral.request", false;
+    ReferralAnswered => "referral.respond", false;
+    ReferralCompleted => "referral.complete", false;
+    ReferralViewed => "referral.view", true;
+    ReferralsListed => "referral.list", false;
+    PersonViewed => "person.view", true;
+    FilterSaved => "filter.save", false;
+    CasesImported => "case.import", false;
+    CasesExported => "case.export", true;
 }
 
 /// How the action reached Passage.

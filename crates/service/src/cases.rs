@@ -5,9 +5,12 @@
 use crate::error::ServiceError;
 use crate::{Ctx, Passage, authorize};
 use passage_crypto::envelope::DataKey;
-use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp, UserId};
+use passage_domain::{Actor, AuditAction, InvalidValue, OrgId, Permission, Scope, Timestamp, UserId};
+use std::sync::Arc;
 use passage_store::audit;
-use passage_store::cases::{self, StoredCase};
+use passage_store::cases::{self, CaseFilter, StoredCase};
+pub use passage_store::cases::CaseSort;
+use std::collections::BTreeMap;
 use passage_xlsform::check::{Instance, check};
 use passage_xlsform::{Form, Sensitivity};
 use serde_json::{Map, Value};
@@ -25,6 +28,11 @@ pub struct CaseRecord {
     pub revision: i64,
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
+    pub person_id: Option<uuid::Uuid>,
+    pub assigned_to: Option<UserId>,
+    /// ISO date by which the next step is due.
+    pub due_on: Option<String>,
+    pub closed: bool,
     pub answers: Instance,
 }
 
@@ -36,7 +44,101 @@ pub struct CaseSummary {
     pub programme: String,
     pub stage: String,
     pub created_at: Timestamp,
+    pub person_id: Option<uuid::Uuid>,
+    /// The person's name, decrypted for a reader of the list.
+    pub person_name: Option<String>,
+    pub county: Option<String>,
+    pub assigned_to: Option<UserId>,
+    pub due_on: Option<String>,
+    pub closed: bool,
     pub reporting: Value,
+}
+
+pub(crate) fn summary(c: StoredCase, person_name: Option<String>) -> CaseSummary {
+    CaseSummary {
+        id: c.id,
+        number: c.number,
+        programme: c.programme,
+        stage: c.stage,
+        created_at: c.created_at,
+        person_id: c.person_id,
+        person_name,
+        county: c.county,
+        assigned_to: c.assigned_to,
+        due_on: c.due_on,
+        closed: c.closed,
+        reporting: serde_json::from_str(&c.reporting).unwrap_or(Value::Null),
+    }
+}
+
+/// What a case list is narrowed to, as a user asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub org: Option<OrgId>,
+    pub programme: Option<String>,
+    pub stage: Option<String>,
+    pub county: Option<String>,
+    pub assigned_to: Option<UserId>,
+    /// A case number, exact (any case).
+    pub number: Option<String>,
+    /// Words of a person's name; all must match, ignoring case and accents.
+    pub name: Option<String>,
+    pub registered_from: Option<time::Date>,
+    pub registered_to: Option<time::Date>,
+    pub open_only: bool,
+    /// Open cases whose due date has passed.
+    pub overdue: bool,
+    pub sort: CaseSort,
+    /// 1-based.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// One page of a case list.
+#[derive(Debug, Clone)]
+pub struct CasePage {
+    pub cases: Vec<CaseSummary>,
+    pub total: i64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// Where a case is filed for county filters: the first of these reporting answers it has.
+const COUNTY_FIELDS: [&str; 6] = [
+    "office_county",
+    "identification_county",
+    "county",
+    "current_county",
+    "destination_county",
+    "crossing_point",
+];
+
+fn county_of(answers: &Instance) -> Option<String> {
+    COUNTY_FIELDS
+        .iter()
+        .find_map(|f| answers.values.get(*f).filter(|v| !v.is_empty()).cloned())
+}
+
+/// Answers flattened to `path → value` (`household[2]/hh_sex`), to tell what an edit changed.
+fn flatten(i: &Instance, prefix: &str, out: &mut BTreeMap<String, String>) {
+    for (k, v) in &i.values {
+        out.insert(format!("{prefix}{k}"), v.clone());
+    }
+    for (k, list) in &i.repeats {
+        for (n, inst) in list.iter().enumerate() {
+            flatten(inst, &format!("{prefix}{k}[{}]/", n + 1), out);
+        }
+    }
+}
+
+/// One edit of a case's answers, as its history shows it.
+#[derive(Debug, Clone)]
+pub struct CaseVersion {
+    pub revision: i64,
+    pub at: Timestamp,
+    pub actor: Option<UserId>,
+    /// Changed field paths with the value each had before (none: it was empty).
+    pub changes: Vec<(String, Option<String>)>,
 }
 
 /// Which permissions guard a programme's records: border crossings are the border
@@ -155,6 +257,51 @@ fn normalise(value: &str) -> String {
         .to_lowercase()
 }
 
+/// A checked record made ready to store: its parts split by sensitivity and sealed.
+struct Sealed {
+    reporting: String,
+    identifying: Option<Vec<u8>>,
+    sensitive: Option<Vec<u8>>,
+}
+
+fn seal_parts(form: &Form, record: &Instance, id: uuid::Uuid, key: &DataKey) -> Result<Sealed, ServiceError> {
+    let seal = |level: Sensitivity, field: &str| -> Result<Option<Vec<u8>>, ServiceError> {
+        let p = part(form, record, level);
+        let mut flat = BTreeMap::new();
+        flatten(&p, "", &mut flat);
+        if flat.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(key.seal(
+            id.as_bytes(),
+            field,
+            instance_to_json(&p).to_string().as_bytes(),
+        )?))
+    };
+    Ok(Sealed {
+        reporting: instance_to_json(&part(form, record, Sensitivity::Reporting)).to_string(),
+        identifying: seal(Sensitivity::Identifying, "identifying")?,
+        sensitive: seal(Sensitivity::Sensitive, "sensitive")?,
+    })
+}
+
+/// Keyed hashes of a record's top-level identifying answers, for exact-match search.
+fn index_entries(form: &Form, record: &Instance, key: &passage_crypto::envelope::SearchKey) -> Vec<(String, [u8; 32])> {
+    record
+        .values
+        .iter()
+        .filter(|(field, _)| form.field(field).and_then(|f| f.sensitivity) == Some(Sensitivity::Identifying))
+        .map(|(field, value)| (field.clone(), key.index(field, &normalise(value))))
+        .collect()
+}
+
+/// One record to register: its answers and, optionally, the existing person it is about.
+#[derive(Debug, Clone, Default)]
+pub struct NewCase {
+    pub answers: Instance,
+    pub person: Option<uuid::Uuid>,
+}
+
 impl Passage {
     /// Register a case in `programme` for `org`, with the programme's current form.
     pub async fn register_case(
@@ -165,8 +312,18 @@ impl Passage {
         org: OrgId,
         answers: &Instance,
     ) -> Result<CaseRecord, ServiceError> {
-        let (_, edit) = record_permissions(programme);
-        authorize(actor, edit, Scope::Org(org))?;
+        let new = NewCase {
+            answers: answers.clone(),
+            person: None,
+        };
+        self.register_cases(actor, ctx, programme, org, std::slice::from_ref(&new))
+            .await?
+            .pop()
+            .ok_or_else(|| ServiceError::Internal("no case registered".into()))
+    }
+
+    /// The current form of a programme.
+    pub async fn current_form(&self, programme: &str) -> Result<(uuid::Uuid, Arc<Form>), ServiceError> {
         let current = self
             .programmes()
             .await?
@@ -175,81 +332,96 @@ impl Passage {
             .ok_or(ServiceError::NotFound)?
             .current
             .ok_or(ServiceError::NotFound)?;
-        let form = self.form_model(current.id).await?;
+        Ok((current.id, self.form_model(current.id).await?))
+    }
+
+    /// Register several cases at once: all are checked first and stored in one transaction,
+    /// so either every record is saved or none is. Problems name the record (`[3]/field`)
+    /// when there is more than one.
+    pub async fn register_cases(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        programme: &str,
+        org: OrgId,
+        records: &[NewCase],
+    ) -> Result<Vec<CaseRecord>, ServiceError> {
+        let (_, edit) = record_permissions(programme);
+        authorize(actor, edit, Scope::Org(org))?;
+        let (form_version, form) = self.current_form(programme).await?;
         let language = form.default_language.clone().unwrap_or_default();
         let now = self.now();
-        let record = check(&form, answers, now.to_datetime().date(), &language)
-            .map_err(ServiceError::InvalidRecord)?;
-
-        let id = uuid::Uuid::now_v7();
-        let key = DataKey::generate()?;
-        let seal = |level: Sensitivity, field: &str| -> Result<Option<Vec<u8>>, ServiceError> {
-            let p = part(&form, &record, level);
-            if p.values.is_empty() && p.repeats.values().all(|l| l.iter().all(|i| i.values.is_empty())) {
-                return Ok(None);
+        let today = now.to_datetime().date();
+        let mut checked = Vec::with_capacity(records.len());
+        let mut problems = Vec::new();
+        for (n, r) in records.iter().enumerate() {
+            match check(&form, &r.answers, today, &language) {
+                Ok(record) => checked.push(record),
+                Err(list) if records.len() == 1 => problems.extend(list),
+                Err(list) => problems.extend(list.into_iter().map(|p| passage_xlsform::check::Problem {
+                    path: format!("[{}]/{}", n + 1, p.path),
+                    reason: p.reason,
+                })),
             }
-            Ok(Some(key.seal(
-                id.as_bytes(),
-                field,
-                instance_to_json(&p).to_string().as_bytes(),
-            )?))
-        };
-        let stored = StoredCase {
-            id,
-            number: String::new(),
-            programme: programme.to_owned(),
-            owner_org: org,
-            form_version: current.id,
-            stage: self.first_stage(programme).await?,
-            wrapped_key: Some(key.wrap(&self.master, id.as_bytes())?),
-            reporting: instance_to_json(&part(&form, &record, Sensitivity::Reporting)).to_string(),
-            identifying: seal(Sensitivity::Identifying, "identifying")?,
-            sensitive: seal(Sensitivity::Sensitive, "sensitive")?,
-            created_by: actor.user_id(),
-            created_at: now,
-            updated_at: now,
-            revision: 1,
-        };
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::InvalidRecord(problems));
+        }
+        let stage = self.first_stage(programme).await?;
         let search = self.master.search_key();
         let year = now.to_datetime().year();
         let mut tx = self.db.begin().await?;
-        let n = cases::next_number(&mut tx.conn(), programme, year).await?;
-        let stored = StoredCase {
-            number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
-            ..stored
-        };
-        cases::insert(&mut tx.conn(), &stored).await?;
-        for (field, value) in &record.values {
-            if form.field(field).and_then(|f| f.sensitivity) == Some(Sensitivity::Identifying) {
-                cases::insert_index(&mut tx.conn(), id, field, &search.index(field, &normalise(value)))
-                    .await?;
+        let mut out = Vec::with_capacity(checked.len());
+        for (record, new) in checked.into_iter().zip(records) {
+            let person_id = match (new.person, crate::persons::identity_of(&record)) {
+                (Some(p), _) => Some(self.person_of_org(&mut tx.conn(), p, org).await?.id),
+                (None, Some(identity)) => Some(self.insert_person(&mut tx.conn(), org, &identity).await?),
+                (None, None) => None,
+            };
+            let id = uuid::Uuid::now_v7();
+            let key = DataKey::generate()?;
+            let sealed = seal_parts(&form, &record, id, &key)?;
+            let n = cases::next_number(&mut tx.conn(), programme, year).await?;
+            let stored = StoredCase {
+                id,
+                number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
+                programme: programme.to_owned(),
+                owner_org: org,
+                form_version,
+                stage: stage.clone(),
+                wrapped_key: Some(key.wrap(&self.master, id.as_bytes())?),
+                reporting: sealed.reporting,
+                identifying: sealed.identifying,
+                sensitive: sealed.sensitive,
+                created_by: actor.user_id(),
+                created_at: now,
+                updated_at: now,
+                revision: 1,
+                person_id,
+                assigned_to: None,
+                due_on: None,
+                county: county_of(&record),
+                closed: false,
+            };
+            cases::insert(&mut tx.conn(), &stored).await?;
+            for (field, hash) in index_entries(&form, &record, &search) {
+                cases::insert_index(&mut tx.conn(), id, &field, &hash).await?;
             }
+            let event = self
+                .event(ctx, AuditAction::CaseRegistered, actor.user_id())
+                .org(Some(org))
+                .target("case", id)
+                .detail("programme", programme)
+                .detail("form_version", form_version);
+            audit::append(&mut tx.conn(), &event).await?;
+            out.push(record_of(stored, record));
         }
-        let event = self
-            .event(ctx, AuditAction::CaseRegistered, actor.user_id())
-            .org(Some(org))
-            .target("case", id)
-            .detail("programme", programme)
-            .detail("form_version", current.id);
-        audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
-        Ok(CaseRecord {
-            id,
-            number: stored.number,
-            programme: stored.programme,
-            owner_org: org,
-            form_version: current.id,
-            stage: stored.stage,
-            revision: stored.revision,
-            created_by: stored.created_by,
-            created_at: now,
-            answers: record,
-        })
+        Ok(out)
     }
 
-    /// One case, decrypted for a reader of its organisation (audited). Other organisations'
-    /// cases are "not found".
-    pub async fn case(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<CaseRecord, ServiceError> {
+    /// A stored case and the permissions it needs, or "not found" for those who may not see it.
+    pub(crate) async fn readable_case(&self, actor: &Actor, id: uuid::Uuid) -> Result<StoredCase, ServiceError> {
         let stored = {
             let mut pooled = self.db.acquire().await?;
             cases::get(&mut pooled.conn(), id)
@@ -258,22 +430,52 @@ impl Passage {
         };
         let (view, _) = record_permissions(&stored.programme);
         authorize(actor, view, Scope::Org(stored.owner_org))?;
+        Ok(stored)
+    }
+
+    /// A case the actor may change (they may read it and edit its programme's records).
+    pub(crate) async fn editable_case(&self, actor: &Actor, id: uuid::Uuid) -> Result<StoredCase, ServiceError> {
+        let stored = self.readable_case(actor, id).await?;
+        let (_, edit) = record_permissions(&stored.programme);
+        authorize(actor, edit, Scope::Org(stored.owner_org))?;
+        Ok(stored)
+    }
+
+    /// The case's data key.
+    pub(crate) fn case_key(&self, stored: &StoredCase) -> Result<DataKey, ServiceError> {
+        let wrapped = stored
+            .wrapped_key
+            .as_ref()
+            .ok_or_else(|| ServiceError::Internal("case has no data key".into()))?;
+        Ok(DataKey::unwrap(wrapped, &self.master, stored.id.as_bytes())?)
+    }
+
+    /// All answers of a stored case, decrypted.
+    pub(crate) fn open_answers(&self, stored: &StoredCase) -> Result<Instance, ServiceError> {
         let mut answers = instance_from_json(&serde_json::from_str(&stored.reporting).unwrap_or(Value::Null))
             .unwrap_or_default();
-        if let Some(wrapped) = &stored.wrapped_key {
-            let key = DataKey::unwrap(wrapped, &self.master, id.as_bytes())?;
-            for (sealed, field) in [
-                (&stored.identifying, "identifying"),
-                (&stored.sensitive, "sensitive"),
-            ] {
-                if let Some(sealed) = sealed {
-                    let plain = key.open(id.as_bytes(), field, sealed)?;
-                    let value: Value =
-                        serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
-                    merge(&mut answers, instance_from_json(&value)?);
-                }
+        if stored.identifying.is_none() && stored.sensitive.is_none() {
+            return Ok(answers);
+        }
+        let key = self.case_key(stored)?;
+        for (sealed, field) in [
+            (&stored.identifying, "identifying"),
+            (&stored.sensitive, "sensitive"),
+        ] {
+            if let Some(sealed) = sealed {
+                let plain = key.open(stored.id.as_bytes(), field, sealed)?;
+                let value: Value = serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                merge(&mut answers, instance_from_json(&value)?);
             }
         }
+        Ok(answers)
+    }
+
+    /// One case, decrypted for a reader of its organisation (audited). Other organisations'
+    /// cases are "not found".
+    pub async fn case(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<CaseRecord, ServiceError> {
+        let stored = self.readable_case(actor, id).await?;
+        let answers = self.open_answers(&stored)?;
         let mut tx = self.db.begin().await?;
         let event = self
             .event(ctx, AuditAction::CaseViewed, actor.user_id())
@@ -281,21 +483,278 @@ impl Passage {
             .target("case", id);
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
-        Ok(CaseRecord {
-            id,
-            number: stored.number,
-            programme: stored.programme,
-            owner_org: stored.owner_org,
-            form_version: stored.form_version,
-            stage: stored.stage,
-            revision: stored.revision,
-            created_by: stored.created_by,
-            created_at: stored.created_at,
-            answers,
+        Ok(record_of(stored, answers))
+    }
+
+    /// Change a case's answers. `revision` is the revision the user started from: if someone
+    /// else changed the case since, nothing is saved and the conflict names what they changed.
+    /// The answers are checked against the form version the case was made with.
+    pub async fn update_case(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+        answers: &Instance,
+        revision: i64,
+    ) -> Result<CaseRecord, ServiceError> {
+        let stored = self.editable_case(actor, id).await?;
+        if stored.revision != revision {
+            return Err(self.stale(&stored, revision).await);
+        }
+        let form = self.form_model(stored.form_version).await?;
+        let language = form.default_language.clone().unwrap_or_default();
+        let now = self.now();
+        let record = check(&form, answers, now.to_datetime().date(), &language).map_err(ServiceError::InvalidRecord)?;
+        let before = self.open_answers(&stored)?;
+        let (mut old, mut new) = (BTreeMap::new(), BTreeMap::new());
+        flatten(&before, "", &mut old);
+        flatten(&record, "", &mut new);
+        let changed: BTreeMap<String, Option<String>> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|k| old.get(*k) != new.get(*k))
+            .map(|k| (k.clone(), old.get(k).cloned()))
+            .collect();
+        if changed.is_empty() {
+            return Ok(record_of(stored, before));
+        }
+        let key = self.case_key(&stored)?;
+        let sealed = seal_parts(&form, &record, id, &key)?;
+        let version = cases::Version {
+            revision: revision + 1,
+            at: now,
+            actor: actor.user_id(),
+            changed: serde_json::to_string(&changed.keys().collect::<Vec<_>>())
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            previous: key.seal(
+                id.as_bytes(),
+                &format!("version:{}", revision + 1),
+                &serde_json::to_vec(&changed).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            )?,
+        };
+        let updated = StoredCase {
+            reporting: sealed.reporting,
+            identifying: sealed.identifying,
+            sensitive: sealed.sensitive,
+            county: county_of(&record),
+            updated_at: now,
+            revision: revision + 1,
+            ..stored
+        };
+        let mut tx = self.db.begin().await?;
+        if let Err(e) = cases::update_answers(&mut tx.conn(), &updated, revision).await {
+            drop(tx);
+            return Err(match e {
+                passage_store::StoreError::Conflict => self.stale(&updated, revision).await,
+                other => other.into(),
+            });
+        }
+        cases::add_version(&mut tx.conn(), id, &version).await?;
+        cases::clear_index(&mut tx.conn(), id).await?;
+        for (field, hash) in index_entries(&form, &record, &self.master.search_key()) {
+            cases::insert_index(&mut tx.conn(), id, &field, &hash).await?;
+        }
+        if let (Some(person), Some(identity)) = (updated.person_id, crate::persons::identity_of(&record)) {
+            self.refresh_person(&mut tx.conn(), person, &identity).await?;
+        }
+        let event = self
+            .event(ctx, AuditAction::CaseUpdated, actor.user_id())
+            .org(Some(updated.owner_org))
+            .target("case", id)
+            .detail("revision", revision + 1)
+            .detail("fields", changed.len());
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(record_of(updated, record))
+    }
+
+    /// The conflict answered when a case moved on past `seen`: which fields others changed.
+    pub(crate) async fn stale(&self, stored: &StoredCase, seen: i64) -> ServiceError {
+        let mut fields = Vec::new();
+        if let Ok(mut pooled) = self.db.acquire().await
+            && let Ok(versions) = cases::versions(&mut pooled.conn(), stored.id, seen).await
+        {
+            for v in versions {
+                for f in serde_json::from_str::<Vec<String>>(&v.changed).unwrap_or_default() {
+                    if !fields.contains(&f) {
+                        fields.push(f);
+                    }
+                }
+            }
+        }
+        ServiceError::Stale { fields }
+    }
+
+    /// The edits of a case, oldest first, with the earlier values decrypted for its reader.
+    pub async fn case_versions(&self, actor: &Actor, id: uuid::Uuid) -> Result<Vec<CaseVersion>, ServiceError> {
+        let stored = self.readable_case(actor, id).await?;
+        let versions = {
+            let mut pooled = self.db.acquire().await?;
+            cases::versions(&mut pooled.conn(), id, 0).await?
+        };
+        if versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.case_key(&stored)?;
+        versions
+            .into_iter()
+            .map(|v| {
+                let plain = key.open(id.as_bytes(), &format!("version:{}", v.revision), &v.previous)?;
+                let previous: BTreeMap<String, Option<String>> =
+                    serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                Ok(CaseVersion {
+                    revision: v.revision,
+                    at: v.at,
+                    actor: v.actor,
+                    changes: previous.into_iter().collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Assign a case to a member of its organisation who may work on it, and set (or clear)
+    /// the date its next step is due.
+    pub async fn assign_case(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+        assignee: Option<UserId>,
+        due_on: Option<time::Date>,
+        revision: Option<i64>,
+    ) -> Result<(), ServiceError> {
+        let stored = self.editable_case(actor, id).await?;
+        let (_, edit) = record_permissions(&stored.programme);
+        let mut tx = self.db.begin().await?;
+        if let Some(user) = assignee {
+            let (grants, _) = passage_store::users::grants(&mut tx.conn(), user).await?;
+            if !grants
+                .iter()
+                .any(|g| g.org == stored.owner_org && g.permissions.contains(&edit))
+            {
+                return Err(InvalidValue::new(
+                    "assignee",
+                    "is not a member of the case's organisation who may work on its records",
+                )
+                .into());
+            }
+        }
+        let due = due_on
+            .map(|d| d.format(&time::format_description::well_known::Iso8601::DATE))
+            .transpose()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let seen = revision.unwrap_or(stored.revision);
+        if let Err(e) = cases::assign(&mut tx.conn(), id, assignee, due.as_deref(), seen, self.now()).await {
+            drop(tx);
+            return Err(match e {
+                passage_store::StoreError::Conflict => self.stale(&stored, seen).await,
+                other => other.into(),
+            });
+        }
+        let event = self
+            .event(ctx, AuditAction::CaseAssigned, actor.user_id())
+            .org(Some(stored.owner_org))
+            .target("case", id)
+            .detail("assignee", assignee.map(|u| u.to_string()).unwrap_or_default())
+            .detail("due_on", due.unwrap_or_default());
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of an organisation's cases narrowed by `q` (audited; the audit keeps which
+    /// filters were used, never a searched name). Names are shown decrypted.
+    pub async fn search_cases(&self, actor: &Actor, ctx: &Ctx, q: &CaseQuery) -> Result<CasePage, ServiceError> {
+        let org = q.org.ok_or(ServiceError::NotFound)?;
+        let may = |p: Permission| actor.authorize(p, Scope::Org(org)).is_ok();
+        let programmes: Vec<String> = match &q.programme {
+            Some(p) => {
+                authorize(actor, record_permissions(p).0, Scope::Org(org))?;
+                vec![p.clone()]
+            }
+            None => {
+                if !may(Permission::CasesView) && !may(Permission::CrossingsView) {
+                    authorize(actor, Permission::CasesView, Scope::Org(org))?;
+                }
+                self.programmes()
+                    .await?
+                    .into_iter()
+                    .map(|p| p.programme.code)
+                    .filter(|p| may(record_permissions(p).0))
+                    .collect()
+            }
+        };
+        let day_start = |d: time::Date| Timestamp::from_datetime(d.midnight().assume_utc());
+        let today = self.now().to_datetime().date();
+        let page_size = q.page_size.clamp(1, 500);
+        let page = q.page.max(1);
+        let filter = CaseFilter {
+            org: Some(org),
+            programmes,
+            stage: q.stage.clone(),
+            county: q.county.clone(),
+            assigned_to: q.assigned_to,
+            number: q.number.as_ref().map(|n| n.trim().to_uppercase()),
+            name_hashes: q
+                .name
+                .as_deref()
+                .map(|n| crate::persons::name_query(&self.master.search_key(), n))
+                .unwrap_or_default(),
+            from: q.registered_from.map(day_start),
+            to: q
+                .registered_to
+                .and_then(|d| d.next_day())
+                .map(|d| Timestamp::from_micros(day_start(d).micros() - 1)),
+            open_only: q.open_only,
+            due_before: q.overdue.then(|| today.to_string()),
+            sort: q.sort,
+            limit: i64::from(page_size),
+            offset: i64::from(page - 1) * i64::from(page_size),
+        };
+        let mut tx = self.db.begin().await?;
+        let (rows, total) = cases::search(&mut tx.conn(), &filter).await?;
+        let people: Vec<uuid::Uuid> = rows.iter().filter_map(|c| c.person_id).collect();
+        let names = self.person_names(&mut tx.conn(), &people).await?;
+        let used: Vec<&str> = [
+            ("programme", q.programme.is_some()),
+            ("stage", q.stage.is_some()),
+            ("county", q.county.is_some()),
+            ("assignee", q.assigned_to.is_some()),
+            ("number", q.number.is_some()),
+            ("name", q.name.is_some()),
+            ("dates", q.registered_from.is_some() || q.registered_to.is_some()),
+            ("overdue", q.overdue),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        let action = if q.name.is_some() || q.number.is_some() {
+            AuditAction::CasesSearched
+        } else {
+            AuditAction::CasesListed
+        };
+        let event = self
+            .event(ctx, action, actor.user_id())
+            .org(Some(org))
+            .detail("filters", used.join(","))
+            .detail("count", rows.len());
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(CasePage {
+            cases: rows
+                .into_iter()
+                .map(|c| {
+                    let name = c.person_id.and_then(|p| names.get(&p).cloned());
+                    summary(c, name)
+                })
+                .collect(),
+            total,
+            page,
+            page_size,
         })
     }
 
-    /// The newest cases of an organisation (numbers, stages and reporting answers; audited).
+    /// The newest cases of an organisation, optionally of one programme.
     pub async fn cases(
         &self,
         actor: &Actor,
@@ -303,35 +762,13 @@ impl Passage {
         org: OrgId,
         programme: Option<&str>,
     ) -> Result<Vec<CaseSummary>, ServiceError> {
-        let (view, _) = record_permissions(programme.unwrap_or(""));
-        authorize(actor, view, Scope::Org(org))?;
-        let mut tx = self.db.begin().await?;
-        let mut rows = cases::list(&mut tx.conn(), org, programme, 200).await?;
-        // Border crossings need their own permission even in an unfiltered list.
-        if programme.is_none()
-            && actor
-                .authorize(Permission::CrossingsView, Scope::Org(org))
-                .is_err()
-        {
-            rows.retain(|c| c.programme != "border");
-        }
-        let event = self
-            .event(ctx, AuditAction::CasesListed, actor.user_id())
-            .org(Some(org))
-            .detail("count", rows.len());
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|c| CaseSummary {
-                id: c.id,
-                number: c.number,
-                programme: c.programme,
-                stage: c.stage,
-                created_at: c.created_at,
-                reporting: serde_json::from_str(&c.reporting).unwrap_or(Value::Null),
-            })
-            .collect())
+        let q = CaseQuery {
+            org: Some(org),
+            programme: programme.map(str::to_owned),
+            page_size: 200,
+            ..CaseQuery::default()
+        };
+        Ok(self.search_cases(actor, ctx, &q).await?.cases)
     }
 
     /// Cases of the organisation whose identifying `field` equals `value` (exact, after
@@ -365,5 +802,24 @@ impl Passage {
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(found)
+    }
+}
+
+fn record_of(s: StoredCase, answers: Instance) -> CaseRecord {
+    CaseRecord {
+        id: s.id,
+        number: s.number,
+        programme: s.programme,
+        owner_org: s.owner_org,
+        form_version: s.form_version,
+        stage: s.stage,
+        revision: s.revision,
+        created_by: s.created_by,
+        created_at: s.created_at,
+        person_id: s.person_id,
+        assigned_to: s.assigned_to,
+        due_on: s.due_on,
+        closed: s.closed,
+        answers,
     }
 }

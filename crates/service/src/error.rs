@@ -13,6 +13,9 @@ pub enum ServiceError {
     NotFound,
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// Someone else changed the record since the user opened it; nothing was saved.
+    #[error("this record was changed by someone else since you opened it{}; reload it and make your change again", stale_fields(.fields))]
+    Stale { fields: Vec<String> },
     #[error("wrong username or password")]
     BadCredentials,
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} seconds")]
@@ -53,5 +56,13 @@ pub(crate) fn conflict_as(what: &'static str) -> impl FnOnce(StoreError) -> Serv
     move |e| match e {
         StoreError::Conflict => ServiceError::Conflict(what),
         other => other.into(),
+    }
+}
+
+fn stale_fields(fields: &[String]) -> String {
+    if fields.is_empty() {
+        " (its stage or assignment)".into()
+    } else {
+        format!(" (changed: {})", fields.join(", "))
     }
 }

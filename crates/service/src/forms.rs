@@ -8,6 +8,7 @@ use passage_domain::{Actor, AuditAction, Permission, Scope};
 use passage_store::audit;
 use passage_store::forms::{self, FormVersion, Programme};
 use passage_xlsform::{Form, FormError, read_xlsform};
+use std::sync::Arc;
 
 /// The forms shipped with Passage (source of truth: `forms/*.xlsx`), by programme code.
 const SHIPPED: [(&str, &[u8]); 5] = [
@@ -69,13 +70,22 @@ impl Passage {
         Ok((meta, xlsx))
     }
 
-    /// The parsed form of a version.
-    pub async fn form_model(&self, id: uuid::Uuid) -> Result<Form, ServiceError> {
+    /// The parsed form of a version. Versions never change, so each is parsed once.
+    pub async fn form_model(&self, id: uuid::Uuid) -> Result<Arc<Form>, ServiceError> {
+        if let Some(form) = self.forms.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(form);
+        }
         let mut pooled = self.db.acquire().await?;
         let (_, _, model) = forms::content(&mut pooled.conn(), id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        serde_json::from_str(&model).map_err(|e| ServiceError::Internal(format!("stored form model: {e}")))
+        let form: Arc<Form> = Arc::new(
+            serde_json::from_str(&model).map_err(|e| ServiceError::Internal(format!("stored form model: {e}")))?,
+        );
+        if let Ok(mut m) = self.forms.write() {
+            m.insert(id, form.clone());
+        }
+        Ok(form)
     }
 
     /// Upload a new version of a programme's form (host administrators and M&E officers).

@@ -3,18 +3,29 @@
 //! domain policy, reads or writes through the store, and appends its audit event in the same
 //! transaction as the change.
 
+mod activity;
 mod audit_trail;
 mod cases;
 mod error;
 mod forms;
 mod organisations;
+mod persons;
 mod sessions;
 mod workflow;
 
 pub mod demo;
 
+pub use activity::{
+    DECLINE_REASONS, DocumentInfo, MAX_DOCUMENT_BYTES, NewService, NoteRecord, ReferralRecord, SERVICE_TYPES,
+    ServiceRecord, document_type,
+};
+pub use passage_store::activity::SavedFilter;
 pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
-pub use cases::{CaseRecord, CaseSummary, instance_from_json, instance_to_json, record_permissions};
+pub use cases::{
+    CasePage, CaseQuery, CaseRecord, CaseSort, CaseSummary, CaseVersion, NewCase, instance_from_json, instance_to_json,
+    record_permissions,
+};
+pub use persons::{Identity, PERSON_FIELDS, PersonRecord, display_name, identity_of, name_tokens};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
 pub use organisations::{HomeSummary, NewUser};
@@ -33,7 +44,8 @@ pub use workflow::{CLOSURE_REASONS, Move, Workflow};
 use passage_crypto::PasswordHasher;
 use passage_domain::{Actor, Channel, Clock, Denied, Permission, Scope};
 use passage_store::{Db, auth};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// Limits that protect sign-in and sessions.
 #[derive(Debug, Clone)]
@@ -88,6 +100,8 @@ pub struct Passage {
     throttle_key: Arc<Vec<u8>>,
     reference: Arc<Reference>,
     master: Arc<MasterKey>,
+    /// Parsed form versions by id (versions are immutable).
+    forms: Arc<RwLock<HashMap<uuid::Uuid, Arc<passage_xlsform::Form>>>>,
 }
 
 /// Reference data that changes only with a migration, loaded once at start.
@@ -124,6 +138,7 @@ impl Passage {
             throttle_key: Arc::new(key),
             reference: Arc::new(reference),
             master: Arc::new(master),
+            forms: Arc::default(),
         })
     }
 

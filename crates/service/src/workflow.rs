@@ -1,7 +1,7 @@
 //! Moving cases through their programme's workflow: only along allowed moves, approvals only
 //! by those who may approve, closure only with a reason, never over someone else's change.
 
-use crate::error::{ServiceError, conflict_as};
+use crate::error::ServiceError;
 use crate::{Ctx, Passage, authorize};
 use passage_domain::{Actor, AuditAction, InvalidValue, Permission, Scope};
 use passage_store::workflow::{self, HistoryEntry, Stage};
@@ -119,7 +119,7 @@ impl Passage {
             _ => {}
         }
         let now = self.now();
-        workflow::move_case(
+        if let Err(e) = workflow::move_case(
             &mut tx.conn(),
             id,
             &case.stage,
@@ -128,9 +128,14 @@ impl Passage {
             now,
         )
         .await
-        .map_err(conflict_as(
-            "a newer change to this case (reload it and try again); a change",
-        ))?;
+        {
+            drop(tx);
+            let seen = revision.unwrap_or(case.revision);
+            return Err(match e {
+                passage_store::StoreError::Conflict => self.stale(&case, seen).await,
+                other => other.into(),
+            });
+        }
         let entry = HistoryEntry {
             at: now,
             actor: actor.user_id(),

@@ -22,6 +22,14 @@ pub struct StoredCase {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,
+    /// The person this case is about (none for records such as training activities).
+    pub person_id: Option<Uuid>,
+    pub assigned_to: Option<UserId>,
+    /// ISO date (`YYYY-MM-DD`) by which the next step is due.
+    pub due_on: Option<String>,
+    /// The county the case is filed under, copied from its reporting answers for filtering.
+    pub county: Option<String>,
+    pub closed: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -40,6 +48,11 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     revision: i64,
+    person_id: Option<Uuid>,
+    assigned_to: Option<Uuid>,
+    due_on: Option<String>,
+    county: Option<String>,
+    closed: bool,
 }
 
 impl From<Row> for StoredCase {
@@ -59,6 +72,11 @@ impl From<Row> for StoredCase {
             created_at: Timestamp::from_micros(r.created_at),
             updated_at: Timestamp::from_micros(r.updated_at),
             revision: r.revision,
+            person_id: r.person_id,
+            assigned_to: r.assigned_to.map(UserId::from_uuid),
+            due_on: r.due_on,
+            county: r.county,
+            closed: r.closed,
         }
     }
 }
@@ -67,7 +85,8 @@ macro_rules! select_case {
     ($rest:literal) => {
         concat!(
             "select id, number, programme, owner_org, form_version, stage, wrapped_key, reporting, identifying, \
-             sensitive, created_by, created_at, updated_at, revision from cases",
+             sensitive, created_by, created_at, updated_at, revision, person_id, assigned_to, due_on, county, \
+             closed from cases",
             $rest
         )
     };
@@ -92,8 +111,9 @@ pub async fn insert(conn: &mut Conn<'_>, c: &StoredCase) -> Result<(), StoreErro
         conn,
         sqlx::query(
             "insert into cases (id, number, programme, owner_org, form_version, stage, wrapped_key, reporting, \
-             identifying, sensitive, created_by, created_at, updated_at, revision) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             identifying, sensitive, created_by, created_at, updated_at, revision, person_id, assigned_to, due_on, \
+             county, closed) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         )
         .bind(c.id)
         .bind(&c.number)
@@ -109,6 +129,11 @@ pub async fn insert(conn: &mut Conn<'_>, c: &StoredCase) -> Result<(), StoreErro
         .bind(c.created_at.micros())
         .bind(c.updated_at.micros())
         .bind(c.revision)
+        .bind(c.person_id)
+        .bind(c.assigned_to.map(|u| u.as_uuid()))
+        .bind(&c.due_on)
+        .bind(&c.county)
+        .bind(c.closed)
     )?;
     Ok(())
 }
@@ -167,4 +192,277 @@ pub async fn find_by_index(conn: &mut Conn<'_>, field: &str, hash: &[u8]) -> Res
             .bind(hash),
         fetch_all
     )?)
+}
+
+/// Replace a case's answers if it is still at `revision`; the revision then goes up by one.
+pub async fn update_answers(
+    conn: &mut Conn<'_>,
+    c: &StoredCase,
+    revision: i64,
+) -> Result<(), StoreError> {
+    let changed = exec!(
+        conn,
+        sqlx::query(
+            "update cases set reporting = $1, identifying = $2, sensitive = $3, county = $4, updated_at = $5, \
+             revision = revision + 1 where id = $6 and revision = $7"
+        )
+        .bind(&c.reporting)
+        .bind(&c.identifying)
+        .bind(&c.sensitive)
+        .bind(&c.county)
+        .bind(c.updated_at.micros())
+        .bind(c.id)
+        .bind(revision)
+    )?;
+    if changed == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+}
+
+/// Set who a case is assigned to and when its next step is due, if it is still at `revision`.
+pub async fn assign(
+    conn: &mut Conn<'_>,
+    id: Uuid,
+    assigned_to: Option<UserId>,
+    due_on: Option<&str>,
+    revision: i64,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let changed = exec!(
+        conn,
+        sqlx::query(
+            "update cases set assigned_to = $1, due_on = $2, updated_at = $3, revision = revision + 1 \
+             where id = $4 and revision = $5"
+        )
+        .bind(assigned_to.map(|u| u.as_uuid()))
+        .bind(due_on)
+        .bind(at.micros())
+        .bind(id)
+        .bind(revision)
+    )?;
+    if changed == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+}
+
+pub async fn clear_index(conn: &mut Conn<'_>, case: Uuid) -> Result<(), StoreError> {
+    exec!(conn, sqlx::query("delete from case_index where case_id = $1").bind(case))?;
+    Ok(())
+}
+
+/// One edit of a case's answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub revision: i64,
+    pub at: Timestamp,
+    pub actor: Option<UserId>,
+    /// JSON list of the changed field paths.
+    pub changed: String,
+    /// The earlier values of those fields, sealed with the case's key.
+    pub previous: Vec<u8>,
+}
+
+pub async fn add_version(conn: &mut Conn<'_>, case: Uuid, v: &Version) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query(
+            "insert into case_versions (case_id, revision, at, actor, changed, previous) values ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(case)
+        .bind(v.revision)
+        .bind(v.at.micros())
+        .bind(v.actor.map(|a| a.as_uuid()))
+        .bind(&v.changed)
+        .bind(&v.previous)
+    )?;
+    Ok(())
+}
+
+/// A case's edits after `since` (a revision), oldest first.
+pub async fn versions(conn: &mut Conn<'_>, case: Uuid, since: i64) -> Result<Vec<Version>, StoreError> {
+    let rows: Vec<(i64, i64, Option<Uuid>, String, Vec<u8>)> = on_conn!(
+        conn,
+        sqlx::query_as::<_, (i64, i64, Option<Uuid>, String, Vec<u8>)>(
+            "select revision, at, actor, changed, previous from case_versions \
+             where case_id = $1 and revision > $2 order by revision"
+        )
+        .bind(case)
+        .bind(since),
+        fetch_all
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(revision, at, actor, changed, previous)| Version {
+            revision,
+            at: Timestamp::from_micros(at),
+            actor: actor.map(UserId::from_uuid),
+            changed,
+            previous,
+        })
+        .collect())
+}
+
+/// What a case list is narrowed to. Name tokens are keyed hashes: a case matches when its
+/// person has every one of them.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub org: Option<OrgId>,
+    pub programmes: Vec<String>,
+    pub stage: Option<String>,
+    pub county: Option<String>,
+    pub assigned_to: Option<UserId>,
+    pub number: Option<String>,
+    pub name_hashes: Vec<Vec<u8>>,
+    /// `created_at` bounds, inclusive.
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub open_only: bool,
+    /// Only open cases due before this ISO date.
+    pub due_before: Option<String>,
+    pub sort: CaseSort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseSort {
+    #[default]
+    Newest,
+    Oldest,
+    Number,
+    Due,
+    Stage,
+}
+
+impl CaseSort {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Newest => "created_at desc",
+            Self::Oldest => "created_at asc",
+            Self::Number => "number asc",
+            Self::Due => "case when due_on is null then 1 else 0 end, due_on asc, created_at desc",
+            Self::Stage => "stage asc, created_at desc",
+        }
+    }
+}
+
+enum Arg {
+    Text(String),
+    Id(Uuid),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Id(u) => q.bind(*u),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Bytes(b) => q.bind(b.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// A `where` clause and its arguments, numbered in the order they are added.
+#[derive(Default)]
+struct Where {
+    conds: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    /// Add a condition whose `?` stands for `arg`.
+    fn push(&mut self, cond: &str, arg: Arg) {
+        self.args.push(arg);
+        self.conds.push(cond.replace('?', &format!("${}", self.args.len())));
+    }
+
+    fn sql(&self) -> String {
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!(" where {}", self.conds.join(" and "))
+        }
+    }
+}
+
+/// The `where` clause of a filter. Only fixed SQL text is added; every value is bound.
+fn filter_sql(f: &CaseFilter) -> Where {
+    let mut w = Where::default();
+    if let Some(org) = f.org {
+        w.push("owner_org = ?", Arg::Id(org.as_uuid()));
+    }
+    if !f.programmes.is_empty() {
+        let mut marks = Vec::new();
+        for p in &f.programmes {
+            w.args.push(Arg::Text(p.clone()));
+            marks.push(format!("${}", w.args.len()));
+        }
+        w.conds.push(format!("programme in ({})", marks.join(", ")));
+    }
+    if let Some(s) = &f.stage {
+        w.push("stage = ?", Arg::Text(s.clone()));
+    }
+    if let Some(c) = &f.county {
+        w.push("county = ?", Arg::Text(c.clone()));
+    }
+    if let Some(u) = f.assigned_to {
+        w.push("assigned_to = ?", Arg::Id(u.as_uuid()));
+    }
+    if let Some(n) = &f.number {
+        w.push("number = ?", Arg::Text(n.clone()));
+    }
+    for h in &f.name_hashes {
+        w.push(
+            "person_id in (select person_id from person_index where field = 'name' and hash = ?)",
+            Arg::Bytes(h.clone()),
+        );
+    }
+    if let Some(t) = f.from {
+        w.push("created_at >= ?", Arg::Int(t.micros()));
+    }
+    if let Some(t) = f.to {
+        w.push("created_at <= ?", Arg::Int(t.micros()));
+    }
+    if f.open_only || f.due_before.is_some() {
+        w.conds.push("closed = false".into());
+    }
+    if let Some(d) = &f.due_before {
+        w.push("due_on < ?", Arg::Text(d.clone()));
+    }
+    w
+}
+
+/// One page of the cases matching a filter, and how many match in all.
+pub async fn search(conn: &mut Conn<'_>, f: &CaseFilter) -> Result<(Vec<StoredCase>, i64), StoreError> {
+    let w = filter_sql(f);
+    let (clause, args) = (w.sql(), &w.args);
+    let count_sql = format!("select count(*) from cases{clause}");
+    let total: i64 = match &mut *conn {
+        Conn::Sqlite(c) => bind_args!(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str())), args).fetch_one(&mut **c).await,
+        Conn::Postgres(c) => bind_args!(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str())), args).fetch_one(&mut **c).await,
+    }?;
+    let page_sql = format!(
+        "{}{clause} order by {} limit {} offset {}",
+        select_case!(""),
+        f.sort.sql(),
+        f.limit.clamp(1, 1000),
+        f.offset.max(0)
+    );
+    let rows: Vec<Row> = match conn {
+        Conn::Sqlite(c) => bind_args!(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(page_sql.as_str())), args).fetch_all(&mut **c).await,
+        Conn::Postgres(c) => bind_args!(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(page_sql.as_str())), args).fetch_all(&mut **c).await,
+    }?;
+    Ok((rows.into_iter().map(StoredCase::from).collect(), total))
+}
+
+/// The cases of one person, oldest first.
+pub async fn of_person(conn: &mut Conn<'_>, person: Uuid) -> Result<Vec<StoredCase>, StoreError> {
+    let rows: Vec<Row> = on_conn!(
+        conn,
+        sqlx::query_as::<_, Row>(select_case!(" where person_id = $1 order by created_at")).bind(person),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(StoredCase::from).collect())
 }

@@ -5,11 +5,13 @@
 mod db;
 mod error;
 
+pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod forms;
 pub mod orgs;
+pub mod persons;
 pub mod places;
 pub mod users;
 pub mod workflow;

@@ -55,7 +55,8 @@ pub async fn move_case(
     let changed = exec!(
         conn,
         sqlx::query(
-            "update cases set stage = $1, updated_at = $2, revision = revision + 1 \
+            "update cases set stage = $1, updated_at = $2, revision = revision + 1, \
+             closed = (select closed from stages where programme = cases.programme and code = $1) \
              where id = $3 and stage = $4 and revision = $5"
         )
         .bind(to)

@@ -1,0 +1,261 @@
+//! Persons: the identity that a person's cases in several programmes share. The identity is
+//! taken from a case's answers by well-known field names, sealed under the person's own data
+//! key, and found again only through keyed hashes of normalised values.
+
+use crate::cases::{CaseSummary, summary};
+use crate::error::ServiceError;
+use crate::{Ctx, Passage, authorize};
+use passage_crypto::envelope::{DataKey, SearchKey};
+use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp};
+use passage_store::persons::{self, StoredPerson};
+use passage_store::{Conn, audit, cases};
+use passage_xlsform::check::Instance;
+use std::collections::{BTreeMap, HashMap};
+use unicode_normalization::UnicodeNormalization;
+
+/// Identity attributes and the form field names they are read from, first match wins. Forms
+/// written for KoboToolbox or HTCDS use these names already; a field named otherwise is kept
+/// with its case but not shared as identity.
+pub const PERSON_FIELDS: [(&str, &[&str]); 9] = [
+    ("given_name", &["first_name", "given_name", "given_names", "prs_FirstName"]),
+    ("middle_name", &["middle_name", "prs_MiddleName"]),
+    ("surname", &["last_name", "surname", "family_name", "prs_SecondName"]),
+    ("other_names", &["other_names"]),
+    ("date_of_birth", &["date_of_birth", "dob"]),
+    ("sex", &["sex"]),
+    ("nationality", &["nationality"]),
+    ("phone", &["phone", "prs_MobilePhone"]),
+    ("document_number", &["doc_number", "prs_IdentityNumber"]),
+];
+
+const NAME_PARTS: [&str; 4] = ["given_name", "middle_name", "surname", "other_names"];
+
+/// A person's identity attributes (attribute → value).
+pub type Identity = BTreeMap<String, String>;
+
+/// A person as a permitted reader sees them, with the cases the reader may see.
+#[derive(Debug, Clone)]
+pub struct PersonRecord {
+    pub id: uuid::Uuid,
+    pub owner_org: OrgId,
+    pub identity: Identity,
+    pub created_at: Timestamp,
+    pub cases: Vec<CaseSummary>,
+}
+
+/// The identity in a case's top-level answers; none when it names nobody.
+pub fn identity_of(answers: &Instance) -> Option<Identity> {
+    let identity: Identity = PERSON_FIELDS
+        .iter()
+        .filter_map(|(attribute, names)| {
+            names
+                .iter()
+                .find_map(|n| answers.values.get(*n).filter(|v| !v.trim().is_empty()))
+                .map(|v| ((*attribute).to_owned(), v.trim().to_owned()))
+        })
+        .collect();
+    NAME_PARTS[..3]
+        .iter()
+        .any(|p| identity.contains_key(*p))
+        .then_some(identity)
+}
+
+/// Words of a name without case, accents or punctuation: "N'Dri  Kolliè" → ["n", "dri", "kollie"].
+pub fn name_tokens(text: &str) -> Vec<String> {
+    let plain: String = text
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    plain.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The name as people read it: given, middle and surname.
+pub fn display_name(identity: &Identity) -> String {
+    NAME_PARTS[..3]
+        .iter()
+        .filter_map(|p| identity.get(*p))
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Keyed hashes to find the person by: each name word, date of birth, phone digits and
+/// document number.
+fn index_entries(key: &SearchKey, identity: &Identity) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for part in NAME_PARTS {
+        for token in identity.get(part).map(|v| name_tokens(v)).unwrap_or_default() {
+            out.push(("name".to_owned(), key.index("name", &token).to_vec()));
+        }
+    }
+    let normalised = [
+        ("date_of_birth", identity.get("date_of_birth").cloned()),
+        (
+            "phone",
+            identity
+                .get("phone")
+                .map(|p| p.chars().filter(char::is_ascii_digit).collect()),
+        ),
+        (
+            "document_number",
+            identity.get("document_number").map(|d| {
+                d.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+                    .to_uppercase()
+            }),
+        ),
+    ];
+    for (field, value) in normalised {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            out.push((field.to_owned(), key.index(field, &v).to_vec()));
+        }
+    }
+    out
+}
+
+/// The hashes a name search looks for (every word must match).
+pub(crate) fn name_query(key: &SearchKey, text: &str) -> Vec<Vec<u8>> {
+    name_tokens(text).iter().map(|t| key.index("name", t).to_vec()).collect()
+}
+
+impl Passage {
+    fn seal_identity(&self, key: &DataKey, id: uuid::Uuid, identity: &Identity) -> Result<Vec<u8>, ServiceError> {
+        let json = serde_json::to_vec(identity).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(key.seal(id.as_bytes(), "identity", &json)?)
+    }
+
+    fn open_identity(&self, p: &StoredPerson) -> Result<Identity, ServiceError> {
+        let key = DataKey::unwrap(&p.wrapped_key, &self.master, p.id.as_bytes())?;
+        let plain = key.open(p.id.as_bytes(), "identity", &p.identity)?;
+        serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// Create a person owned by `org`, inside the caller's transaction.
+    pub(crate) async fn insert_person(
+        &self,
+        conn: &mut Conn<'_>,
+        org: OrgId,
+        identity: &Identity,
+    ) -> Result<uuid::Uuid, ServiceError> {
+        let id = uuid::Uuid::now_v7();
+        let key = DataKey::generate()?;
+        let now = self.now();
+        let person = StoredPerson {
+            id,
+            owner_org: org,
+            wrapped_key: key.wrap(&self.master, id.as_bytes())?,
+            identity: self.seal_identity(&key, id, identity)?,
+            created_at: now,
+            updated_at: now,
+        };
+        persons::insert(conn, &person).await?;
+        persons::set_index(conn, id, &index_entries(&self.master.search_key(), identity)).await?;
+        Ok(id)
+    }
+
+    /// Bring a person's identity up to date with a case's newer answers.
+    pub(crate) async fn refresh_person(
+        &self,
+        conn: &mut Conn<'_>,
+        id: uuid::Uuid,
+        newer: &Identity,
+    ) -> Result<(), ServiceError> {
+        let stored = persons::get(conn, id).await?.ok_or(ServiceError::NotFound)?;
+        let mut identity = self.open_identity(&stored)?;
+        if newer.iter().all(|(k, v)| identity.get(k) == Some(v)) {
+            return Ok(());
+        }
+        identity.extend(newer.clone());
+        let key = DataKey::unwrap(&stored.wrapped_key, &self.master, id.as_bytes())?;
+        persons::update_identity(conn, id, &self.seal_identity(&key, id, &identity)?, self.now()).await?;
+        persons::set_index(conn, id, &index_entries(&self.master.search_key(), &identity)).await?;
+        Ok(())
+    }
+
+    /// A person owned by `org` (for linking a new case); others are "not found".
+    pub(crate) async fn person_of_org(
+        &self,
+        conn: &mut Conn<'_>,
+        id: uuid::Uuid,
+        org: OrgId,
+    ) -> Result<StoredPerson, ServiceError> {
+        persons::get(conn, id)
+            .await?
+            .filter(|p| p.owner_org == org)
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// Display names of persons, for a list the caller has already been allowed to read.
+    pub(crate) async fn person_names(
+        &self,
+        conn: &mut Conn<'_>,
+        ids: &[uuid::Uuid],
+    ) -> Result<HashMap<uuid::Uuid, String>, ServiceError> {
+        let mut out = HashMap::new();
+        for p in persons::get_many(conn, ids).await? {
+            out.insert(p.id, display_name(&self.open_identity(&p)?));
+        }
+        Ok(out)
+    }
+
+    /// A person with the cases of theirs the actor may read (audited).
+    pub async fn person(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<PersonRecord, ServiceError> {
+        let mut tx = self.db.begin().await?;
+        let stored = persons::get(&mut tx.conn(), id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        authorize(actor, Permission::CasesView, Scope::Org(stored.owner_org))?;
+        let identity = self.open_identity(&stored)?;
+        let name = display_name(&identity);
+        let cases = cases::of_person(&mut tx.conn(), id)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                let (view, _) = crate::cases::record_permissions(&c.programme);
+                actor.authorize(view, Scope::Org(c.owner_org)).is_ok()
+            })
+            .map(|c| summary(c, Some(name.clone())))
+            .collect();
+        let event = self
+            .event(ctx, AuditAction::PersonViewed, actor.user_id())
+            .org(Some(stored.owner_org))
+            .target("person", id);
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(PersonRecord {
+            id,
+            owner_org: stored.owner_org,
+            identity,
+            created_at: stored.created_at,
+            cases,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_tokens_ignore_case_accents_and_punctuation() {
+        assert_eq!(name_tokens("  N'Dri  KOLLIÈ-Doe "), ["n", "dri", "kollie", "doe"]);
+        assert_eq!(name_tokens("Ñúñez"), ["nunez"]);
+    }
+
+    #[test]
+    fn identity_comes_from_known_field_names() {
+        let mut answers = Instance::default();
+        answers.values.insert("prs_FirstName".into(), "Demo".into());
+        answers.values.insert("family_name".into(), "Example".into());
+        answers.values.insert("sex".into(), "female".into());
+        let identity = identity_of(&answers).unwrap();
+        assert_eq!(display_name(&identity), "Demo Example");
+        assert_eq!(identity.get("sex").map(String::as_str), Some("female"));
+        answers.values.clear();
+        answers.values.insert("sex".into(), "female".into());
+        assert!(identity_of(&answers).is_none(), "no name, no person");
+    }
+}

@@ -1,0 +1,97 @@
+//! Persons: one identity shared by the cases of several programmes. The identity is sealed;
+//! searching goes through keyed hashes of normalised values.
+
+use crate::{Conn, StoreError, exec, on_conn};
+use passage_domain::{OrgId, Timestamp};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPerson {
+    pub id: Uuid,
+    pub owner_org: OrgId,
+    pub wrapped_key: Vec<u8>,
+    /// Sealed JSON of the identity fields.
+    pub identity: Vec<u8>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+pub async fn insert(conn: &mut Conn<'_>, p: &StoredPerson) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query(
+            "insert into persons (id, owner_org, wrapped_key, identity, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(p.id)
+        .bind(p.owner_org.as_uuid())
+        .bind(&p.wrapped_key)
+        .bind(&p.identity)
+        .bind(p.created_at.micros())
+        .bind(p.updated_at.micros())
+    )?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<StoredPerson>, StoreError> {
+    let row: Option<(Uuid, Uuid, Vec<u8>, Vec<u8>, i64, i64)> = on_conn!(
+        conn,
+        sqlx::query_as::<_, (Uuid, Uuid, Vec<u8>, Vec<u8>, i64, i64)>(
+            "select id, owner_org, wrapped_key, identity, created_at, updated_at from persons where id = $1"
+        )
+        .bind(id),
+        fetch_optional
+    )?;
+    Ok(row.map(|(id, org, wrapped_key, identity, created, updated)| StoredPerson {
+        id,
+        owner_org: OrgId::from_uuid(org),
+        wrapped_key,
+        identity,
+        created_at: Timestamp::from_micros(created),
+        updated_at: Timestamp::from_micros(updated),
+    }))
+}
+
+/// Several persons at once (for a page of cases).
+pub async fn get_many(conn: &mut Conn<'_>, ids: &[Uuid]) -> Result<Vec<StoredPerson>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(p) = get(conn, *id).await? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn update_identity(
+    conn: &mut Conn<'_>,
+    id: Uuid,
+    identity: &[u8],
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("update persons set identity = $1, updated_at = $2 where id = $3")
+            .bind(identity)
+            .bind(at.micros())
+            .bind(id)
+    )?;
+    Ok(())
+}
+
+/// Replace a person's blind index with these (field, hash) pairs.
+pub async fn set_index(conn: &mut Conn<'_>, person: Uuid, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    exec!(conn, sqlx::query("delete from person_index where person_id = $1").bind(person))?;
+    for (field, hash) in entries {
+        exec!(
+            conn,
+            sqlx::query(
+                "insert into person_index (person_id, field, hash) values ($1, $2, $3) on conflict do nothing"
+            )
+            .bind(person)
+            .bind(field)
+            .bind(hash)
+        )?;
+    }
+    Ok(())
+}
