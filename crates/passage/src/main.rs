@@ -48,6 +48,10 @@ enum Command {
     Demo {
         #[arg(long, env = "PASSAGE_LISTEN")]
         listen: Option<String>,
+        /// How many fictional records to generate in a new demo data dir (shared between
+        /// programmes, spread over their stages).
+        #[arg(long, default_value_t = 60)]
+        cases: u64,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -175,7 +179,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         "passage-data"
     };
     let listen = match &cli.command {
-        Command::Serve { listen } | Command::Demo { listen } => listen.clone(),
+        Command::Serve { listen } | Command::Demo { listen, .. } => listen.clone(),
         _ => None,
     };
     let config = Config::resolve(Overrides {
@@ -193,7 +197,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let svc = service(&config).await?;
             serve(config, listener, svc, None).await
         }
-        Command::Demo { .. } => demo(config).await,
+        Command::Demo { cases, .. } => demo(config, cases).await,
         Command::Migrate => {
             let db = open(&config).await?;
             let (applied, known) = db.migration_status().await?;
@@ -334,13 +338,26 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 const DEMO_ACCOUNTS_FILE: &str = "demo-accounts.txt";
 
-async fn demo(config: Config) -> Result<ExitCode> {
+async fn demo(config: Config, cases: u64) -> Result<ExitCode> {
     let listener = bind(&config).await?;
     let svc = service(&config).await?;
     let accounts_file = config.data_dir.join(DEMO_ACCOUNTS_FILE);
     if svc.is_empty().await? {
         let accounts = svc.seed_demo().await?;
-        svc.seed_demo_cases(12).await.context("generating demo cases")?;
+        let started = std::time::Instant::now();
+        let report = |done: u64, total: u64| {
+            if done % 10_000 < 500 || done >= total {
+                eprintln!("generating demo records: {done} of {total}");
+            }
+        };
+        let created = svc
+            .seed_demo_volume(cases, &report)
+            .await
+            .context("generating demo cases")?;
+        eprintln!(
+            "generated {created} fictional records in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let mut text = String::from(
             "# Passage demo accounts (fictional). Anyone who can read this file can sign in: delete it\n\
              # and the demo data dir when you are done.\n",

@@ -40,9 +40,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/forms/{id}/xlsx", get(download_form))
         .route("/programmes/{code}/cases", axum::routing::post(register_case))
-        .route("/cases", get(list_cases))
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/stage", axum::routing::post(move_case))
+        .merge(crate::api_casework::routes())
+        .merge(crate::transfer::api_routes())
         .fallback(|| async {
             ApiError::Refused(
                 StatusCode::NOT_FOUND,
@@ -57,11 +58,11 @@ pub fn routes() -> Router<AppState> {
     info(title = "Passage API", version = "1", description = "Migration case work and evidence. Authenticate with `Authorization: Bearer psg_…`."),
     paths(me, list_organisations, create_organisation, get_organisation, list_members, add_member,
           list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points,
-          list_programmes, list_form_versions, upload_form, download_form, register_case, get_case, list_cases, move_case),
+          list_programmes, list_form_versions, upload_form, download_form, register_case, get_case, move_case),
     components(schemas(ErrorBody, ErrorDetail, MeOut, MembershipOut, OrganisationOut, NewOrganisationIn, MemberOut,
                        AddMemberIn, NewUserIn, UserOut, RoleOut, AuditEventOut, AuditPageOut, TokenOut, CountyOut,
                        CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut, NewCaseIn, CaseOut,
-                       CaseSummaryOut, MoveIn)),
+                       MoveIn)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -85,7 +86,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document as JSON.
 pub fn openapi_document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::api_casework::CaseWorkDoc::openapi());
+    doc.merge(crate::transfer::TransferDoc::openapi());
+    doc.to_pretty_json().unwrap_or_default()
 }
 
 async fn openapi_json() -> Response {
@@ -122,7 +126,7 @@ async fn docs() -> Result<Response, crate::error::PageError> {
 }
 
 /// JSON bodies whose parse errors come back in our error format.
-struct ApiJson<T>(T);
+pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -140,17 +144,17 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     }
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::Service(ServiceError::NotFound))
 }
 
 #[derive(Serialize, ToSchema)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     error: ErrorDetail,
 }
 
 #[derive(Serialize, ToSchema)]
-struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable machine-readable code, e.g. `not_found`, `invalid`, `forbidden`.
     code: String,
     message: String,
@@ -720,10 +724,13 @@ struct NewCaseIn {
     /// list of objects of answers. Multiple choices are space-separated.
     #[schema(value_type = Object)]
     answers: serde_json::Value,
+    /// An existing person (of the same organisation) this case is about; when absent, a new
+    /// person is created from the identity answers.
+    person_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
-struct CaseOut {
+pub(crate) struct CaseOut {
     id: String,
     /// e.g. `AVRR-2026-000123`
     number: String,
@@ -734,6 +741,11 @@ struct CaseOut {
     /// Send back with a change to detect a concurrent edit.
     revision: i64,
     created_at: String,
+    person_id: Option<String>,
+    assigned_to: Option<String>,
+    /// ISO date the next step is due.
+    due_on: Option<String>,
+    closed: bool,
     #[schema(value_type = Object)]
     answers: serde_json::Value,
 }
@@ -749,21 +761,13 @@ impl From<passage_service::CaseRecord> for CaseOut {
             stage: c.stage,
             revision: c.revision,
             created_at: c.created_at.to_string(),
+            person_id: c.person_id.map(|p| p.to_string()),
+            assigned_to: c.assigned_to.map(|u| u.to_string()),
+            due_on: c.due_on,
+            closed: c.closed,
             answers: passage_service::instance_to_json(&c.answers),
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-struct CaseSummaryOut {
-    id: String,
-    number: String,
-    programme: String,
-    stage: String,
-    created_at: String,
-    /// The reporting answers only (sex, age band, nationality, county…).
-    #[schema(value_type = Object)]
-    reporting: serde_json::Value,
 }
 
 #[utoipa::path(post, path = "/programmes/{code}/cases", tag = "cases",
@@ -780,11 +784,16 @@ async fn register_case(
     ApiJson(body): ApiJson<NewCaseIn>,
 ) -> Result<(StatusCode, Json<CaseOut>), ApiError> {
     let org: OrgId = parse_id(&body.organisation_id)?;
-    let answers = passage_service::instance_from_json(&body.answers)?;
+    let new = passage_service::NewCase {
+        answers: passage_service::instance_from_json(&body.answers)?,
+        person: body.person_id.as_deref().map(parse_id).transpose()?,
+    };
     let case = state
         .svc
-        .register_case(&who.actor, &ctx, &code, org, &answers)
-        .await?;
+        .register_cases(&who.actor, &ctx, &code, org, std::slice::from_ref(&new))
+        .await?
+        .pop()
+        .ok_or(ServiceError::NotFound)?;
     Ok((StatusCode::CREATED, Json(case.into())))
 }
 
@@ -799,41 +808,6 @@ async fn get_case(
 ) -> Result<Json<CaseOut>, ApiError> {
     let case = state.svc.case(&who.actor, &ctx, parse_id(&id)?).await?;
     Ok(Json(case.into()))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-struct CaseListParams {
-    organisation: String,
-    /// Programme code, e.g. `ct`.
-    programme: Option<String>,
-}
-
-#[utoipa::path(get, path = "/cases", tag = "cases",
-    summary = "An organisation's newest cases: numbers, stages and reporting answers (audited)",
-    params(CaseListParams), responses((status = 200, body = [CaseSummaryOut]), (status = 404, body = ErrorBody)))]
-async fn list_cases(
-    State(state): State<AppState>,
-    RequestCtx(ctx): RequestCtx,
-    ApiUser(who): ApiUser,
-    Query(p): Query<CaseListParams>,
-) -> Result<Json<Vec<CaseSummaryOut>>, ApiError> {
-    let org: OrgId = parse_id(&p.organisation)?;
-    let list = state
-        .svc
-        .cases(&who.actor, &ctx, org, p.programme.as_deref())
-        .await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|c| CaseSummaryOut {
-                id: c.id.to_string(),
-                number: c.number,
-                programme: c.programme,
-                stage: c.stage,
-                created_at: c.created_at.to_string(),
-                reporting: c.reporting,
-            })
-            .collect(),
-    ))
 }
 
 #[derive(Deserialize, ToSchema)]

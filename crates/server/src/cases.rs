@@ -8,28 +8,42 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use passage_domain::{OrgId, Permission, Timestamp};
-use passage_service::{Instance, ServiceError};
+use axum::routing::{get, post};
+use passage_domain::{Actor, OrgId, Permission, Scope, Timestamp, UserId};
+use passage_service::{
+    Authenticated, CaseQuery, CaseSort, CaseSummary, Instance, SERVICE_TYPES, ServiceError,
+};
 use passage_xlsform::{FieldKind, Form, Node, Sensitivity};
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases", get(list))
+        .route("/cases/filters", post(save_filter))
+        .route("/cases/filters/{id}/delete", post(delete_filter))
         .route("/cases/{id}", get(view))
-        .route("/cases/{id}/stage", axum::routing::post(move_stage))
+        .route("/cases/{id}/stage", post(move_stage))
+        .route("/persons/{id}", get(person))
+}
+
+pub(crate) fn parse_uuid(raw: &str) -> Result<uuid::Uuid, PageError> {
+    raw.parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))
 }
 
 struct CaseLine {
     id: String,
     number: String,
+    person: Option<(String, String)>,
     programme: String,
     stage: String,
+    county: String,
+    assignee: String,
+    due_on: String,
+    overdue: bool,
     created_at: Timestamp,
-    sex: String,
-    age: String,
 }
 
 #[derive(Template)]
@@ -37,10 +51,23 @@ struct CaseLine {
 struct CasesPage {
     c: Chrome,
     orgs: Vec<(String, String)>,
+    p: ListParams,
     org: String,
     programmes: Vec<(String, String)>,
-    programme: String,
+    stages: Vec<(String, String)>,
+    counties: Vec<(String, String)>,
+    assignees: Vec<(String, String)>,
+    sorts: [(&'static str, &'static str); 5],
+    saved: Vec<(String, String, String)>,
+    /// The query string of the current filter without personal terms, for saving.
+    saveable: String,
     cases: Vec<CaseLine>,
+    total: i64,
+    first: i64,
+    last: i64,
+    prev: Option<String>,
+    next: Option<String>,
+    notice: Option<String>,
 }
 
 /// One line of a case page.
@@ -48,6 +75,15 @@ enum DisplayRow {
     Heading(usize, String),
     /// (depth, label, value, stored encrypted)
     Answer(usize, String, String, bool),
+}
+
+/// One entry of a case's history: when, who, what.
+struct Event {
+    at: Timestamp,
+    who: String,
+    what: String,
+    /// Earlier values of changed answers: (label, before).
+    details: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -63,40 +99,158 @@ struct CasePage {
     rows: Vec<DisplayRow>,
     id: String,
     revision: i64,
+    closed: bool,
+    can_edit: bool,
+    person: Option<(String, String)>,
+    assignee: String,
+    due_on: String,
+    assignees: Vec<(String, String, bool)>,
     /// (stage label, reached or current, is current)
     stages: Vec<(String, bool, bool)>,
     /// (stage code, label, needs approval, closes)
     moves: Vec<(String, String, bool, bool)>,
+    awaiting_approval: Vec<String>,
     reasons: Vec<(&'static str, &'static str)>,
-    /// (when, who, from, to, reason)
-    history: Vec<(String, String, String, String, String)>,
+    service_types: Vec<(&'static str, &'static str)>,
+    /// (date, type, provider, value)
+    services: Vec<(String, String, String, String)>,
+    /// (when, who, text)
+    notes: Vec<(String, String, String)>,
+    /// (id, name, type, size)
+    documents: Vec<(String, String, String, String)>,
+    /// (id, to, service, status, when)
+    referrals: Vec<(String, String, String, String, String)>,
+    /// Organisations a case may be referred to: (id, name).
+    partners: Vec<(String, String)>,
+    /// Top-level answered fields that a referral may share: (name, label, identifying).
+    shareable: Vec<(String, String, bool)>,
+    history: Vec<Event>,
+    today: String,
     error: Option<String>,
 }
 
-impl CasesPage {
-    pub fn chrome(&self) -> Option<&Chrome> {
-        Some(&self.c)
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    c: Chrome,
+    id: String,
+    org: String,
+    name: String,
+    /// (label, value)
+    identity: Vec<(&'static str, String)>,
+    cases: Vec<CaseLine>,
+    /// Programmes a new case may be registered in for this person: (code, name).
+    programmes: Vec<(String, String)>,
+}
+
+macro_rules! chrome_of {
+    ($($page:ty),+) => {$(
+        impl $page {
+            pub fn chrome(&self) -> Option<&Chrome> {
+                Some(&self.c)
+            }
+        }
+    )+};
+}
+chrome_of!(CasesPage, CasePage, PersonPage);
+
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct ListParams {
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    programme: String,
+    #[serde(default)]
+    stage: String,
+    #[serde(default)]
+    county: String,
+    /// `me`, a user id, or empty.
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    overdue: String,
+    #[serde(default)]
+    open: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    page: Option<u32>,
+    #[serde(default)]
+    notice: String,
+}
+
+const SORTS: [(&str, &str); 5] = [
+    ("newest", "Newest first"),
+    ("oldest", "Oldest first"),
+    ("number", "Case number"),
+    ("due", "Due date"),
+    ("stage", "Stage"),
+];
+
+fn sort_of(raw: &str) -> CaseSort {
+    match raw {
+        "oldest" => CaseSort::Oldest,
+        "number" => CaseSort::Number,
+        "due" => CaseSort::Due,
+        "stage" => CaseSort::Stage,
+        _ => CaseSort::Newest,
     }
 }
 
-impl CasePage {
-    pub fn chrome(&self) -> Option<&Chrome> {
-        Some(&self.c)
+fn date_param(raw: &str, field: &'static str) -> Result<Option<time::Date>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    time::Date::parse(raw, &time::format_description::well_known::Iso8601::DATE)
+        .map(Some)
+        .map_err(|_| passage_domain::InvalidValue::new(field, "must be a date (YYYY-MM-DD)").into())
+}
+
+impl ListParams {
+    /// The query string of these filters; `personal` keeps the name and number terms.
+    fn query(&self, personal: bool, page: Option<u32>) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        let pairs = [
+            ("org", &self.org),
+            ("programme", &self.programme),
+            ("stage", &self.stage),
+            ("county", &self.county),
+            ("assignee", &self.assignee),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("overdue", &self.overdue),
+            ("open", &self.open),
+            ("sort", &self.sort),
+        ];
+        for (k, v) in pairs {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        if personal {
+            for (k, v) in [("number", &self.number), ("name", &self.name)] {
+                if !v.is_empty() {
+                    q.append_pair(k, v);
+                }
+            }
+        }
+        if let Some(p) = page {
+            q.append_pair("page", &p.to_string());
+        }
+        q.finish()
     }
 }
 
-#[derive(Deserialize)]
-struct ListParams {
-    org: Option<String>,
-    programme: Option<String>,
-}
-
-async fn list(
-    State(state): State<AppState>,
-    RequestCtx(ctx): RequestCtx,
-    WebUser(who): WebUser,
-    Query(p): Query<ListParams>,
-) -> Result<Response, PageError> {
+/// The organisations whose cases the user may read, and the one to show.
+fn readable_org(who: &Authenticated, asked: &str) -> Result<(OrgId, Vec<OrgId>), PageError> {
     let readable: Vec<OrgId> = who
         .actor
         .grants()
@@ -107,52 +261,78 @@ async fn list(
         })
         .map(|g| g.org)
         .collect();
-    let org = match p.org.as_deref().filter(|o| !o.is_empty()) {
-        Some(raw) => raw
-            .parse()
-            .map_err(|_| PageError::Service(ServiceError::NotFound))?,
-        None => *readable.first().ok_or(PageError::Service(ServiceError::Denied(
+    let org = match asked {
+        "" => *readable.first().ok_or(PageError::Service(ServiceError::Denied(
             passage_domain::Denied::Forbidden,
         )))?,
+        raw => raw
+            .parse()
+            .map_err(|_| PageError::Service(ServiceError::NotFound))?,
     };
-    let programme = p.programme.filter(|p| !p.is_empty());
-    let cases = state
-        .svc
-        .cases(&who.actor, &ctx, org, programme.as_deref())
-        .await?;
+    Ok((org, readable))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Query(p): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let (org, readable) = readable_org(&who, &p.org)?;
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let assigned_to = match p.assignee.as_str() {
+        "" => None,
+        "me" => Some(who.user.id),
+        raw => Some(
+            raw.parse()
+                .map_err(|_| PageError::Service(ServiceError::NotFound))?,
+        ),
+    };
+    let query = CaseQuery {
+        org: Some(org),
+        programme: nonempty(&p.programme),
+        stage: nonempty(&p.stage),
+        county: nonempty(&p.county),
+        assigned_to,
+        number: nonempty(p.number.trim()),
+        name: nonempty(p.name.trim()),
+        registered_from: date_param(&p.from, "from")?,
+        registered_to: date_param(&p.to, "to")?,
+        open_only: p.open == "1",
+        overdue: p.overdue == "1",
+        sort: sort_of(&p.sort),
+        page: p.page.unwrap_or(1),
+        page_size: 50,
+    };
+    let page = state.svc.search_cases(&who.actor, &ctx, &query).await?;
     let all_orgs = state.svc.organisations(&who.actor).await?;
     let orgs = all_orgs
         .iter()
         .filter(|o| readable.contains(&o.id))
         .map(|o| (o.id.to_string(), o.name.to_string()))
         .collect();
-    let programmes: Vec<(String, String)> = state
+    let programmes = programme_names(&state).await?;
+    let stages = match &query.programme {
+        Some(code) => state
+            .svc
+            .stages(code)
+            .await?
+            .into_iter()
+            .map(|s| (s.code, s.label))
+            .collect(),
+        None => Vec::new(),
+    };
+    let staff = state.svc.caseworkers(&who.actor, org).await.unwrap_or_default();
+    let today = state.svc.today().to_string();
+    let cases = case_lines(&state, page.cases, &programmes, &staff, &today).await?;
+    let shown = cases.len() as i64;
+    let first = i64::from(page.page - 1) * i64::from(page.page_size);
+    let saved = state
         .svc
-        .programmes()
+        .saved_filters(&who.actor)
         .await?
         .into_iter()
-        .map(|p| (p.programme.code, p.programme.name))
-        .collect();
-    let name_of = |code: &str| {
-        programmes
-            .iter()
-            .find(|(c, _)| c == code)
-            .map_or(code, |(_, n)| n.as_str())
-            .to_owned()
-    };
-
-    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
-    let cases = cases
-        .into_iter()
-        .map(|c| CaseLine {
-            id: c.id.to_string(),
-            sex: text(&c.reporting, "sex"),
-            age: text(&c.reporting, "age"),
-            programme: name_of(&c.programme),
-            number: c.number,
-            stage: c.stage,
-            created_at: c.created_at,
-        })
+        .map(|f| (f.id.to_string(), f.name, f.query))
         .collect();
     render_with(
         StatusCode::OK,
@@ -161,10 +341,132 @@ async fn list(
             orgs,
             org: org.to_string(),
             programmes,
-            programme: programme.unwrap_or_default(),
+            stages,
+            counties: state
+                .svc
+                .counties()
+                .iter()
+                .map(|c| (c.code.clone(), c.name.clone()))
+                .collect(),
+            assignees: staff.iter().map(|(id, n)| (id.to_string(), n.clone())).collect(),
+            sorts: SORTS,
+            saved,
+            saveable: p.query(false, None),
+            total: page.total,
+            first: if shown == 0 { 0 } else { first + 1 },
+            last: first + shown,
+            prev: (page.page > 1).then(|| p.query(true, Some(page.page - 1))),
+            next: (first + shown < page.total).then(|| p.query(true, Some(page.page + 1))),
+            notice: nonempty(&p.notice),
             cases,
+            p,
         },
     )
+}
+
+async fn programme_names(state: &AppState) -> Result<Vec<(String, String)>, PageError> {
+    Ok(state
+        .svc
+        .programmes()
+        .await?
+        .into_iter()
+        .map(|p| (p.programme.code, p.programme.name))
+        .collect())
+}
+
+async fn case_lines(
+    state: &AppState,
+    cases: Vec<CaseSummary>,
+    programmes: &[(String, String)],
+    staff: &[(UserId, String)],
+    today: &str,
+) -> Result<Vec<CaseLine>, PageError> {
+    let mut labels: std::collections::HashMap<(String, String), String> = Default::default();
+    for (code, _) in programmes {
+        for s in state.svc.stages(code).await? {
+            labels.insert((code.clone(), s.code), s.label);
+        }
+    }
+    let county_names: std::collections::HashMap<&str, &str> = state
+        .svc
+        .counties()
+        .iter()
+        .map(|c| (c.code.as_str(), c.name.as_str()))
+        .collect();
+    Ok(cases
+        .into_iter()
+        .map(|c| {
+            let due = c.due_on.clone().unwrap_or_default();
+            CaseLine {
+                id: c.id.to_string(),
+                person: c
+                    .person_id
+                    .zip(c.person_name.clone())
+                    .map(|(id, n)| (id.to_string(), n)),
+                programme: programmes
+                    .iter()
+                    .find(|(code, _)| *code == c.programme)
+                    .map_or(c.programme.clone(), |(_, n)| n.clone()),
+                stage: labels
+                    .get(&(c.programme.clone(), c.stage.clone()))
+                    .cloned()
+                    .unwrap_or(c.stage),
+                county: c
+                    .county
+                    .as_deref()
+                    .map(|k| county_names.get(k).copied().unwrap_or(k).to_owned())
+                    .unwrap_or_default(),
+                assignee: c
+                    .assigned_to
+                    .and_then(|u| staff.iter().find(|(id, _)| *id == u))
+                    .map(|(_, n)| n.clone())
+                    .unwrap_or_default(),
+                overdue: !c.closed && !due.is_empty() && due.as_str() < today,
+                due_on: due,
+                number: c.number,
+                created_at: c.created_at,
+            }
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct SaveFilterForm {
+    name: String,
+    query: String,
+}
+
+async fn save_filter(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    axum::Form(form): axum::Form<SaveFilterForm>,
+) -> Result<Response, PageError> {
+    // Re-read the query so that only known, non-personal filters are stored.
+    let p: ListParams = serde_urlencoded_query(&form.query);
+    let query = p.query(false, None);
+    let notice = match state.svc.save_filter(&who.actor, &ctx, &form.name, &query).await {
+        Ok(()) => "Filter saved.".to_owned(),
+        Err(e) => crate::error::correctable(e)?.1,
+    };
+    let mut back = form_urlencoded::Serializer::new(query);
+    back.append_pair("notice", &notice);
+    Ok(Redirect::to(&format!("/cases?{}", back.finish())).into_response())
+}
+
+fn serde_urlencoded_query(raw: &str) -> ListParams {
+    axum::extract::Query::<ListParams>::try_from_uri(&format!("/?{raw}").parse().unwrap_or_default())
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+async fn delete_filter(
+    State(state): State<AppState>,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    state.svc.delete_filter(&who.actor, parse_uuid(&id)?).await?;
+    Ok(Redirect::to("/cases").into_response())
 }
 
 async fn view(
@@ -173,13 +475,10 @@ async fn view(
     WebUser(who): WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = id
-        .parse()
-        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
-    case_page(&state, &ctx, &who, id, StatusCode::OK, None).await
+    case_page(&state, &ctx, &who, parse_uuid(&id)?, StatusCode::OK, None).await
 }
 
-async fn case_page(
+pub(crate) async fn case_page(
     state: &AppState,
     ctx: &passage_service::Ctx,
     who: &passage_service::Authenticated,
@@ -187,11 +486,11 @@ async fn case_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let case = state.svc.case(&who.actor, ctx, id).await?;
-    let form = state.svc.form_model(case.form_version).await?;
-    let flow = state.svc.workflow(&who.actor, id).await?;
-    let organisation = state
-        .svc
+    let svc = &state.svc;
+    let case = svc.case(&who.actor, ctx, id).await?;
+    let form = svc.form_model(case.form_version).await?;
+    let flow = svc.workflow(&who.actor, id).await?;
+    let organisation = svc
         .organisation(&who.actor, case.owner_org)
         .await
         .map(|o| o.name.to_string())
@@ -199,19 +498,16 @@ async fn case_page(
     let language = form.default_language.clone().unwrap_or_default();
     let mut rows = Vec::new();
     display(&form, &form.children, &case.answers, 0, &language, &mut rows);
-    let version = state
-        .svc
+    let version = svc
         .form_versions(&case.programme)
         .await?
         .into_iter()
         .find(|v| v.id == case.form_version);
-    let programme = state
-        .svc
-        .programmes()
-        .await?
-        .into_iter()
-        .find(|p| p.programme.code == case.programme)
-        .map_or(case.programme.clone(), |p| p.programme.name);
+    let programmes = programme_names(state).await?;
+    let programme = programmes
+        .iter()
+        .find(|(c, _)| *c == case.programme)
+        .map_or(case.programme.clone(), |(_, n)| n.clone());
     let position = flow
         .stages
         .iter()
@@ -223,13 +519,150 @@ async fn case_page(
             .find(|s| s.code == code)
             .map_or(code.to_owned(), |s| s.label.clone())
     };
-    let names: std::collections::BTreeMap<String, String> = state
-        .svc
-        .users(&who.actor, ctx)
+    let (_, edit) = passage_service::record_permissions(&case.programme);
+    let can_edit = who.actor.authorize(edit, Scope::Org(case.owner_org)).is_ok();
+    let staff = svc
+        .caseworkers(&who.actor, case.owner_org)
         .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| (m.user.id.to_string(), m.user.display_name.to_string()))
+        .unwrap_or_default();
+    let name_of = |u: Option<UserId>| match u {
+        None => "system".to_owned(),
+        Some(u) => staff
+            .iter()
+            .find(|(id, _)| *id == u)
+            .map_or_else(|| "a former member".to_owned(), |(_, n)| n.clone()),
+    };
+    let person = match case.person_id {
+        Some(pid) => {
+            let p = svc.person(&who.actor, ctx, pid).await?;
+            Some((pid.to_string(), passage_service::display_name(&p.identity)))
+        }
+        None => None,
+    };
+    let orgs = svc.organisations(&Actor::Operator).await?;
+    let org_name = |o: OrgId| {
+        orgs.iter()
+            .find(|x| x.id == o)
+            .map_or_else(String::new, |x| x.name.to_string())
+    };
+    let service_label = |code: &str| {
+        SERVICE_TYPES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(code.to_owned(), |(_, l)| (*l).to_owned())
+    };
+    let field_label = |path: &str| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let name = name.split('[').next().unwrap_or(name);
+        form.field(name)
+            .and_then(|f| f.label.get(&language))
+            .map_or_else(|| path.to_owned(), |l| l.replace("**", ""))
+    };
+
+    let services = svc.services(&who.actor, id).await?;
+    let notes = svc.notes(&who.actor, id).await?;
+    let documents = svc.documents(&who.actor, id).await?;
+    let referrals = svc.referrals(&who.actor, None, Some(id)).await?;
+    let versions = svc.case_versions(&who.actor, id).await?;
+
+    let mut history: Vec<Event> = Vec::new();
+    history.push(Event {
+        at: case.created_at,
+        who: name_of(case.created_by),
+        what: "Registered".into(),
+        details: Vec::new(),
+    });
+    for h in &flow.history {
+        let reason = h
+            .reason
+            .as_deref()
+            .and_then(|r| passage_service::CLOSURE_REASONS.iter().find(|(c, _)| *c == r))
+            .map(|(_, l)| format!(" ({l})"))
+            .unwrap_or_default();
+        history.push(Event {
+            at: h.at,
+            who: name_of(h.actor),
+            what: format!(
+                "Moved from {} to {}{reason}",
+                label(&h.from_stage),
+                label(&h.to_stage)
+            ),
+            details: Vec::new(),
+        });
+    }
+    // Assignment changes are kept with the edits under these two names.
+    let describe = |path: &str, before: &Option<String>| -> (String, String) {
+        let before = match (path, before) {
+            (_, None) => "(empty)".to_owned(),
+            ("assigned_to", Some(u)) => name_of(u.parse().ok()),
+            (_, Some(v)) => v.clone(),
+        };
+        let label = match path {
+            "assigned_to" => "Caseworker".to_owned(),
+            "due_on" => "Due date".to_owned(),
+            other => field_label(other),
+        };
+        (label, before)
+    };
+    for v in &versions {
+        let fields: Vec<String> = v.changes.iter().map(|(p, b)| describe(p, b).0).collect();
+        history.push(Event {
+            at: v.at,
+            who: name_of(v.actor),
+            what: format!("Changed {}", fields.join(", ")),
+            details: v.changes.iter().map(|(p, before)| describe(p, before)).collect(),
+        });
+    }
+    for s in &services {
+        history.push(Event {
+            at: s.recorded_at,
+            who: name_of(s.recorded_by),
+            what: format!("Recorded service: {}", service_label(&s.service_type)),
+            details: Vec::new(),
+        });
+    }
+    for n in &notes {
+        history.push(Event {
+            at: n.at,
+            who: name_of(n.author),
+            what: "Added a note".into(),
+            details: Vec::new(),
+        });
+    }
+    for d in &documents {
+        history.push(Event {
+            at: d.at,
+            who: name_of(d.uploaded_by),
+            what: "Attached a document".into(),
+            details: Vec::new(),
+        });
+    }
+    for r in &referrals {
+        history.push(Event {
+            at: r.requested_at,
+            who: name_of(r.requested_by),
+            what: format!(
+                "Referred to {} for {}",
+                org_name(r.to_org),
+                service_label(&r.service_type)
+            ),
+            details: Vec::new(),
+        });
+    }
+    history.sort_by_key(|e| std::cmp::Reverse(e.at));
+
+    let shareable = form
+        .children
+        .iter()
+        .flat_map(top_level_fields)
+        .filter(|f| case.answers.values.contains_key(&f.name))
+        .map(|f| {
+            (
+                f.name.clone(),
+                f.label.get(&language).unwrap_or(&f.name).replace("**", ""),
+                f.sensitivity != Some(Sensitivity::Reporting),
+            )
+        })
         .collect();
     render_with(
         status,
@@ -244,6 +677,15 @@ async fn case_page(
             rows,
             id: id.to_string(),
             revision: case.revision,
+            closed: case.closed,
+            can_edit,
+            person,
+            assignee: case.assigned_to.map(|u| name_of(Some(u))).unwrap_or_default(),
+            due_on: case.due_on.clone().unwrap_or_default(),
+            assignees: staff
+                .iter()
+                .map(|(u, n)| (u.to_string(), n.clone(), case.assigned_to == Some(*u)))
+                .collect(),
             stages: flow
                 .stages
                 .iter()
@@ -263,34 +705,79 @@ async fn case_page(
                     )
                 })
                 .collect(),
+            awaiting_approval: flow.awaiting_approval.iter().map(|s| s.label.clone()).collect(),
             reasons: passage_service::CLOSURE_REASONS.to_vec(),
-            history: flow
-                .history
+            service_types: SERVICE_TYPES.to_vec(),
+            services: services
                 .iter()
-                .rev()
-                .map(|h| {
-                    let who = h.actor.map(|a| {
-                        names
-                            .get(&a.to_string())
-                            .cloned()
-                            .unwrap_or_else(|| a.to_string())
-                    });
-                    let reason = h
-                        .reason
-                        .as_deref()
-                        .and_then(|r| passage_service::CLOSURE_REASONS.iter().find(|(c, _)| *c == r));
+                .map(|s| {
                     (
-                        h.at.display_minutes(),
-                        who.unwrap_or_else(|| "operator".into()),
-                        label(&h.from_stage),
-                        label(&h.to_stage),
-                        reason.map(|(_, l)| (*l).to_owned()).unwrap_or_default(),
+                        s.delivered_on.clone(),
+                        service_label(&s.service_type),
+                        s.provider_org.map(org_name).unwrap_or_default(),
+                        match (&s.value, &s.currency) {
+                            (Some(v), Some(c)) => format!("{v} {c}"),
+                            _ => String::new(),
+                        },
                     )
                 })
                 .collect(),
+            notes: notes
+                .into_iter()
+                .rev()
+                .map(|n| (n.at.display_minutes(), name_of(n.author), n.body))
+                .collect(),
+            documents: documents
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.id.to_string(),
+                        d.name,
+                        d.content_type,
+                        format!("{:.1} KiB", d.size as f64 / 1024.0),
+                    )
+                })
+                .collect(),
+            referrals: referrals
+                .iter()
+                .map(|r| {
+                    (
+                        r.id.to_string(),
+                        org_name(r.to_org),
+                        service_label(&r.service_type),
+                        r.status.clone(),
+                        r.requested_at.display_minutes(),
+                    )
+                })
+                .collect(),
+            partners: orgs
+                .iter()
+                .filter(|o| o.id != case.owner_org)
+                .map(|o| (o.id.to_string(), o.name.to_string()))
+                .collect(),
+            shareable,
+            history,
+            today: svc.today().to_string(),
             error,
         },
     )
+}
+
+/// The fields of a form outside repeat groups.
+fn top_level_fields(node: &Node) -> Vec<&passage_xlsform::Field> {
+    match node {
+        Node::Field(f)
+            if !matches!(
+                f.kind,
+                FieldKind::Note | FieldKind::Calculate | FieldKind::Metadata(_)
+            ) =>
+        {
+            vec![f]
+        }
+        Node::Field(_) => Vec::new(),
+        Node::Group(g) if g.repeat => Vec::new(),
+        Node::Group(g) => g.children.iter().flat_map(top_level_fields).collect(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -307,10 +794,8 @@ async fn move_stage(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<MoveForm>,
 ) -> Result<Response, PageError> {
-    let id: uuid::Uuid = id
-        .parse()
-        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
-    match state
+    let id = parse_uuid(&id)?;
+    let result = state
         .svc
         .move_case(
             &who.actor,
@@ -320,14 +805,77 @@ async fn move_stage(
             form.reason.as_deref(),
             form.revision,
         )
-        .await
-    {
-        Ok(()) => Ok(axum::response::Redirect::to(&format!("/cases/{id}")).into_response()),
+        .await;
+    after_change(&state, &ctx, &who, id, result).await
+}
+
+/// Back to the case after a change, or the case page with the problem when it was refused.
+pub(crate) async fn after_change<T>(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &Authenticated,
+    id: uuid::Uuid,
+    result: Result<T, ServiceError>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
         Err(e) => {
             let (status, message) = crate::error::correctable(e)?;
-            case_page(&state, &ctx, &who, id, status, Some(message)).await
+            case_page(state, ctx, who, id, status, Some(message)).await
         }
     }
+}
+
+const IDENTITY_LABELS: [(&str, &str); 9] = [
+    ("given_name", "Given name"),
+    ("middle_name", "Middle name"),
+    ("surname", "Surname"),
+    ("other_names", "Other names"),
+    ("date_of_birth", "Date of birth"),
+    ("sex", "Sex"),
+    ("nationality", "Nationality"),
+    ("phone", "Phone"),
+    ("document_number", "Document number"),
+];
+
+async fn person(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let p = state.svc.person(&who.actor, &ctx, parse_uuid(&id)?).await?;
+    let programmes = programme_names(&state).await?;
+    let staff = state
+        .svc
+        .caseworkers(&who.actor, p.owner_org)
+        .await
+        .unwrap_or_default();
+    let today = state.svc.today().to_string();
+    let registrable = programmes
+        .iter()
+        .filter(|(code, _)| code != "capacity")
+        .filter(|(code, _)| {
+            let (_, edit) = passage_service::record_permissions(code);
+            who.actor.authorize(edit, Scope::Org(p.owner_org)).is_ok()
+        })
+        .cloned()
+        .collect();
+    render_with(
+        StatusCode::OK,
+        &PersonPage {
+            c: Chrome::of(&who),
+            id: p.id.to_string(),
+            org: p.owner_org.to_string(),
+            name: passage_service::display_name(&p.identity),
+            identity: IDENTITY_LABELS
+                .iter()
+                .filter_map(|(k, label)| p.identity.get(*k).map(|v| (*label, v.clone())))
+                .collect(),
+            cases: case_lines(&state, p.cases, &programmes, &staff, &today).await?,
+            programmes: registrable,
+        },
+    )
 }
 
 /// Answers in form order, labelled; choices shown by their labels; empty groups left out.

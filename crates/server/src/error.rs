@@ -20,6 +20,7 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
             capitalise(&d.to_string()) + ".",
         ),
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict", capitalise(&e.to_string())),
+        ServiceError::Stale { .. } => (StatusCode::CONFLICT, "stale", capitalise(&e.to_string()) + "."),
         ServiceError::BadCredentials => (
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
@@ -104,7 +105,7 @@ fn retry_after(e: &ServiceError, mut response: Response) -> Response {
 /// record or a newer change): its status and message. Anything else becomes the error page.
 pub fn correctable(e: ServiceError) -> Result<(StatusCode, String), PageError> {
     match e {
-        ServiceError::Invalid(_) | ServiceError::Conflict(_) => {
+        ServiceError::Invalid(_) | ServiceError::Conflict(_) | ServiceError::Stale { .. } => {
             let (status, _, message) = classify(&e);
             Ok((status, message))
         }
@@ -186,6 +187,9 @@ impl IntoResponse for ApiError {
                 .iter()
                 .map(|p| serde_json::json!({ "sheet": p.sheet, "row": p.row, "column": p.column, "reason": p.reason }))
                 .collect();
+        }
+        if let Some(ServiceError::Stale { fields }) = &service_error {
+            body["error"]["changed_fields"] = serde_json::json!(fields);
         }
         let response = (status, axum::Json(body)).into_response();
         match service_error {

@@ -2,7 +2,9 @@
 //! `/api/v1` with its OpenAPI document, health and readiness probes, and Prometheus metrics.
 //! Handlers parse and render; every decision is made by `passage-service`.
 
+mod activity;
 mod api;
+mod api_casework;
 mod assets;
 mod auth;
 mod cases;
@@ -12,6 +14,7 @@ mod metrics;
 mod pages;
 mod register;
 mod security;
+mod transfer;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -59,6 +62,8 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(forms::routes())
         .merge(register::routes())
         .merge(cases::routes())
+        .merge(transfer::routes())
+        .merge(activity::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

@@ -9,7 +9,7 @@ use crate::error::PageError;
 use crate::pages::{Chrome, render_with};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -20,7 +20,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/cases/new", get(new_case).post(submit))
+    Router::new()
+        .route("/cases/new", get(new_case).post(submit))
+        .route("/cases/{id}/edit", get(edit_case).post(submit_edit))
 }
 
 /// One choice of a select, and whether it is chosen.
@@ -65,11 +67,16 @@ enum Widget {
 #[template(path = "register.html")]
 struct RegisterPage {
     c: Chrome,
-    programme: String,
     programme_name: String,
     org: String,
     org_name: String,
     form_version: String,
+    /// Where the form posts to, and the hidden fields that say what is being saved.
+    action: String,
+    /// (case number, revision) when editing an existing case.
+    editing: Option<(String, i64)>,
+    /// The existing person a new case is registered for, and their name.
+    person: Option<(String, String)>,
     widgets: Vec<Widget>,
     /// Set when a submission was refused; `problems` lists those not shown at an input.
     refused: bool,
@@ -86,6 +93,20 @@ impl RegisterPage {
 struct Params {
     programme: String,
     org: Option<String>,
+    person: Option<String>,
+}
+
+/// What the form saves: a new case (perhaps for a known person) or a change to a case.
+enum Target {
+    New {
+        programme: String,
+        org: OrgId,
+        person: Option<uuid::Uuid>,
+    },
+    Edit {
+        id: uuid::Uuid,
+        revision: i64,
+    },
 }
 
 /// The organisation to register in: the one asked for, or the first the user may register in.
@@ -109,22 +130,65 @@ fn organisation(who: &Authenticated, asked: Option<&str>, programme: &str) -> Re
 
 async fn page(
     state: &AppState,
+    ctx: &passage_service::Ctx,
     who: &Authenticated,
-    programme: &str,
-    org: OrgId,
+    target: &Target,
     answers: &Instance,
     errors: &BTreeMap<String, String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let p = state
+    let (programme, org, version_id, action, editing, person) = match target {
+        Target::New {
+            programme,
+            org,
+            person,
+        } => {
+            let (version, _) = state.svc.current_form(programme).await?;
+            let person = match person {
+                Some(id) => {
+                    let p = state.svc.person(&who.actor, ctx, *id).await?;
+                    Some((id.to_string(), passage_service::display_name(&p.identity)))
+                }
+                None => None,
+            };
+            (
+                programme.clone(),
+                *org,
+                version,
+                format!("/cases/new?programme={programme}"),
+                None,
+                person,
+            )
+        }
+        Target::Edit { id, revision } => {
+            let case = state.svc.case(&who.actor, ctx, *id).await?;
+            (
+                case.programme,
+                case.owner_org,
+                case.form_version,
+                format!("/cases/{id}/edit"),
+                Some((case.number, *revision)),
+                None,
+            )
+        }
+    };
+    let name = state
         .svc
         .programmes()
         .await?
         .into_iter()
         .find(|p| p.programme.code == programme)
+        .map(|p| p.programme.name)
         .ok_or(PageError::Service(ServiceError::NotFound))?;
-    let version = p.current.ok_or(PageError::Service(ServiceError::NotFound))?;
-    let form = state.svc.form_model(version.id).await?;
+    let version = state
+        .svc
+        .form_versions(&programme)
+        .await?
+        .into_iter()
+        .find(|v| v.id == version_id)
+        .map(|v| v.version)
+        .unwrap_or_default();
+    let form = state.svc.form_model(version_id).await?;
     let org_name = state.svc.organisation(&who.actor, org).await?.name.to_string();
     let language = form.default_language.clone().unwrap_or_default();
     let mut widgets = Vec::new();
@@ -140,17 +204,25 @@ async fn page(
     let problems = errors
         .iter()
         .filter(|(k, _)| k.is_empty() || !errors_shown(&widgets, k))
-        .map(|(k, v)| format!("{k}: {v}"))
+        .map(|(k, v)| {
+            if k.is_empty() {
+                v.clone()
+            } else {
+                format!("{k}: {v}")
+            }
+        })
         .collect();
     render_with(
         status,
         &RegisterPage {
             c: Chrome::of(who),
-            programme: programme.to_owned(),
-            programme_name: p.programme.name,
+            programme_name: name,
             org: org.to_string(),
             org_name,
-            form_version: version.version,
+            form_version: version,
+            action,
+            editing,
+            person,
             widgets,
             refused: !errors.is_empty(),
             problems,
@@ -275,6 +347,7 @@ fn draw(
 
 async fn new_case(
     State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
     WebUser(who): WebUser,
     Query(p): Query<Params>,
 ) -> Result<Response, PageError> {
@@ -284,12 +357,50 @@ async fn new_case(
         passage_domain::Denied::NotFound => PageError::Service(ServiceError::NotFound),
         other => PageError::Service(ServiceError::Denied(other)),
     })?;
+    let person = match p.person.as_deref().filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| PageError::Service(ServiceError::NotFound))?,
+        ),
+        None => None,
+    };
+    let target = Target::New {
+        programme: p.programme,
+        org,
+        person,
+    };
     page(
         &state,
+        &ctx,
         &who,
-        &p.programme,
-        org,
+        &target,
         &Instance::default(),
+        &BTreeMap::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn edit_case(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
+    let case = state.svc.case(&who.actor, &ctx, id).await?;
+    let target = Target::Edit {
+        id,
+        revision: case.revision,
+    };
+    page(
+        &state,
+        &ctx,
+        &who,
+        &target,
+        &case.answers,
         &BTreeMap::new(),
         StatusCode::OK,
     )
@@ -338,6 +449,146 @@ fn repeat_at<'a>(instance: &'a mut Instance, path: &str) -> Option<&'a mut Vec<I
     }
 }
 
+/// A posted form: the answers, and the page's own controls.
+#[derive(Default)]
+struct Posted {
+    answers: Instance,
+    add: Option<String>,
+    remove: Option<String>,
+    org: Option<String>,
+    person: Option<String>,
+    revision: Option<i64>,
+}
+
+fn parse_posted(body: &[u8]) -> Posted {
+    let mut posted = Posted::default();
+    let mut counts = Vec::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "csrf_token" => {}
+            "_add" => posted.add = Some(v.into_owned()),
+            "_remove" => posted.remove = Some(v.into_owned()),
+            "_org" => posted.org = Some(v.into_owned()),
+            "_person" => posted.person = Some(v.into_owned()),
+            "_revision" => posted.revision = v.parse().ok(),
+            key if key.starts_with("_count.") => {
+                counts.push((
+                    key["_count.".len()..].to_owned(),
+                    v.parse::<usize>().unwrap_or(1).min(200),
+                ));
+            }
+            key if !v.trim().is_empty() => put(&mut posted.answers, key, &v),
+            _ => {}
+        }
+    }
+    // Keep the instances the page showed, even blank ones, so paths stay aligned.
+    for (path, n) in &counts {
+        if let Some(list) = repeat_at(&mut posted.answers, path) {
+            while list.len() < *n {
+                list.push(Instance::default());
+            }
+        }
+    }
+    if let Some(path) = &posted.add
+        && let Some(list) = repeat_at(&mut posted.answers, path)
+    {
+        if list.is_empty() {
+            list.push(Instance::default());
+        }
+        list.push(Instance::default());
+    }
+    if let Some(path) = &posted.remove
+        && let Some((list_path, index)) = path
+            .rsplit_once('[')
+            .and_then(|(l, i)| Some((l, i.strip_suffix(']')?.parse::<usize>().ok()?)))
+        && let Some(list) = repeat_at(&mut posted.answers, list_path)
+        && index >= 1
+        && index <= list.len()
+    {
+        list.remove(index - 1);
+    }
+    // Browsers send `datetime-local` without seconds or zone; Liberia keeps GMT all year.
+    normalise_datetimes(&mut posted.answers);
+    posted
+}
+
+/// Save the posted answers, or show the page again: after adding or removing a repeat
+/// instance, or with each problem next to its answer.
+async fn save(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &Authenticated,
+    target: Target,
+    posted: Posted,
+) -> Result<Response, PageError> {
+    if posted.add.is_some() || posted.remove.is_some() {
+        return page(
+            state,
+            ctx,
+            who,
+            &target,
+            &posted.answers,
+            &BTreeMap::new(),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let saved = match &target {
+        Target::New {
+            programme,
+            org,
+            person,
+        } => {
+            let new = passage_service::NewCase {
+                answers: posted.answers.clone(),
+                person: *person,
+            };
+            state
+                .svc
+                .register_cases(&who.actor, ctx, programme, *org, std::slice::from_ref(&new))
+                .await
+                .map(|mut cases| cases.pop().map(|c| c.id))
+        }
+        Target::Edit { id, revision } => state
+            .svc
+            .update_case(&who.actor, ctx, *id, &posted.answers, *revision)
+            .await
+            .map(|c| Some(c.id)),
+    };
+    match saved {
+        Ok(Some(id)) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),
+        Ok(None) => Err(PageError::Service(ServiceError::NotFound)),
+        Err(ServiceError::InvalidRecord(problems)) => {
+            let errors = problems.into_iter().map(|p| (p.path, p.reason)).collect();
+            page(
+                state,
+                ctx,
+                who,
+                &target,
+                &posted.answers,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e @ ServiceError::Stale { .. }) => {
+            // Keep what the user typed and say what changed; they save again on top of the
+            // newer revision only after reading it.
+            let (status, message) = crate::error::correctable(e)?;
+            let errors = BTreeMap::from([(String::new(), message)]);
+            let target = match target {
+                Target::Edit { id, .. } => Target::Edit {
+                    id,
+                    revision: state.svc.case(&who.actor, ctx, id).await?.revision,
+                },
+                other => other,
+            };
+            page(state, ctx, who, &target, &posted.answers, &errors, status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn submit(
     State(state): State<AppState>,
     RequestCtx(ctx): RequestCtx,
@@ -345,96 +596,38 @@ async fn submit(
     Query(p): Query<Params>,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let mut answers = Instance::default();
-    let (mut add, mut remove, mut org) = (None, None, p.org.clone());
-    let mut counts = Vec::new();
-    for (k, v) in form_urlencoded::parse(&body) {
-        match k.as_ref() {
-            "csrf_token" => {}
-            "_add" => add = Some(v.into_owned()),
-            "_remove" => remove = Some(v.into_owned()),
-            "_org" => org = Some(v.into_owned()),
-            key if key.starts_with("_count.") => {
-                counts.push((
-                    key["_count.".len()..].to_owned(),
-                    v.parse::<usize>().unwrap_or(1).min(200),
-                ));
-            }
-            key if !v.trim().is_empty() => put(&mut answers, key, &v),
-            _ => {}
-        }
-    }
-    // Keep the instances the page showed, even blank ones, so paths stay aligned.
-    for (path, n) in &counts {
-        if let Some(list) = repeat_at(&mut answers, path) {
-            while list.len() < *n {
-                list.push(Instance::default());
-            }
-        }
-    }
-    let org = organisation(&who, org.as_deref(), &p.programme)?;
-    if let Some(path) = add {
-        if let Some(list) = repeat_at(&mut answers, &path) {
-            if list.is_empty() {
-                list.push(Instance::default());
-            }
-            list.push(Instance::default());
-        }
-        return page(
-            &state,
-            &who,
-            &p.programme,
-            org,
-            &answers,
-            &BTreeMap::new(),
-            StatusCode::OK,
-        )
-        .await;
-    }
-    if let Some(path) = remove {
-        if let Some((list_path, index)) = path
-            .rsplit_once('[')
-            .and_then(|(l, i)| Some((l, i.strip_suffix(']')?.parse::<usize>().ok()?)))
-            && let Some(list) = repeat_at(&mut answers, list_path)
-            && index >= 1
-            && index <= list.len()
-        {
-            list.remove(index - 1);
-        }
-        return page(
-            &state,
-            &who,
-            &p.programme,
-            org,
-            &answers,
-            &BTreeMap::new(),
-            StatusCode::OK,
-        )
-        .await;
-    }
-    // Browsers send `datetime-local` without seconds or zone; Liberia keeps GMT all year.
-    normalise_datetimes(&mut answers);
-    match state
-        .svc
-        .register_case(&who.actor, &ctx, &p.programme, org, &answers)
-        .await
-    {
-        Ok(case) => Ok(Redirect::to(&format!("/cases/{}", case.id)).into_response()),
-        Err(ServiceError::InvalidRecord(problems)) => {
-            let errors = problems.into_iter().map(|p| (p.path, p.reason)).collect();
-            page(
-                &state,
-                &who,
-                &p.programme,
-                org,
-                &answers,
-                &errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let posted = parse_posted(&body);
+    let org = organisation(&who, posted.org.as_deref().or(p.org.as_deref()), &p.programme)?;
+    let person = match posted.person.as_deref().filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| PageError::Service(ServiceError::NotFound))?,
+        ),
+        None => None,
+    };
+    let target = Target::New {
+        programme: p.programme,
+        org,
+        person,
+    };
+    save(&state, &ctx, &who, target, posted).await
+}
+
+async fn submit_edit(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
+    let posted = parse_posted(&body);
+    let revision = posted
+        .revision
+        .ok_or(PageError::Service(ServiceError::NotFound))?;
+    save(&state, &ctx, &who, Target::Edit { id, revision }, posted).await
 }
 
 fn normalise_datetimes(i: &mut Instance) {

@@ -132,7 +132,10 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
 
 /// The content type of an upload, if its bytes and its name agree on an accepted type.
 pub fn document_type(name: &str, bytes: &[u8]) -> Result<&'static str, ServiceError> {
-    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let Some((content_type, magic, _)) = DOCUMENT_TYPES
         .iter()
         .find(|(_, _, extensions)| extensions.contains(&extension.as_str()))
@@ -176,7 +179,9 @@ impl Passage {
             }
             (Some(_), None) => return Err(InvalidValue::new("currency", "is required with a value").into()),
             (_, Some(c)) if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) => {
-                return Err(InvalidValue::new("currency", "must be a three-letter code such as USD or LRD").into());
+                return Err(
+                    InvalidValue::new("currency", "must be a three-letter code such as USD or LRD").into(),
+                );
             }
             (None, Some(_)) => return Err(InvalidValue::new("value", "is required with a currency").into()),
             _ => {}
@@ -207,7 +212,11 @@ impl Passage {
         Ok(service.id)
     }
 
-    pub async fn services(&self, actor: &Actor, case: uuid::Uuid) -> Result<Vec<ServiceRecord>, ServiceError> {
+    pub async fn services(
+        &self,
+        actor: &Actor,
+        case: uuid::Uuid,
+    ) -> Result<Vec<ServiceRecord>, ServiceError> {
         self.readable_case(actor, case).await?;
         let mut pooled = self.db.acquire().await?;
         Ok(activity::services(&mut pooled.conn(), case)
@@ -227,7 +236,13 @@ impl Passage {
     }
 
     /// Add a note to a case (sealed: notes are free text about a person).
-    pub async fn add_note(&self, actor: &Actor, ctx: &Ctx, case: uuid::Uuid, body: &str) -> Result<(), ServiceError> {
+    pub async fn add_note(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        case: uuid::Uuid,
+        body: &str,
+    ) -> Result<(), ServiceError> {
         let stored = self.editable_case(actor, case).await?;
         let body = body.trim();
         if body.is_empty() {
@@ -329,7 +344,11 @@ impl Passage {
         Ok(id)
     }
 
-    pub async fn documents(&self, actor: &Actor, case: uuid::Uuid) -> Result<Vec<DocumentInfo>, ServiceError> {
+    pub async fn documents(
+        &self,
+        actor: &Actor,
+        case: uuid::Uuid,
+    ) -> Result<Vec<DocumentInfo>, ServiceError> {
         let stored = self.readable_case(actor, case).await?;
         let docs = {
             let mut pooled = self.db.acquire().await?;
@@ -420,7 +439,9 @@ impl Passage {
         let mut shared = BTreeMap::new();
         for f in fields {
             if form.field(f).is_none() {
-                return Err(InvalidValue::new("fields", format!("`{f}` is not a field of the case's form")).into());
+                return Err(
+                    InvalidValue::new("fields", format!("`{f}` is not a field of the case's form")).into(),
+                );
             }
             if let Some(v) = record.answers.values.get(f) {
                 shared.insert(f.clone(), v.clone());
@@ -437,7 +458,11 @@ impl Passage {
             service_type: service_type.to_owned(),
             shared_fields: serde_json::to_string(fields).map_err(internal)?,
             wrapped_key: key.wrap(&self.master, id.as_bytes())?,
-            shared: key.seal(id.as_bytes(), "shared", &serde_json::to_vec(&shared).map_err(internal)?)?,
+            shared: key.seal(
+                id.as_bytes(),
+                "shared",
+                &serde_json::to_vec(&shared).map_err(internal)?,
+            )?,
             requested_by: actor.user_id(),
             requested_at: self.now(),
             responded_by: None,
@@ -483,7 +508,12 @@ impl Passage {
     }
 
     /// A referral with what it shares, for members of either organisation (audited).
-    pub async fn referral(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<ReferralRecord, ServiceError> {
+    pub async fn referral(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+    ) -> Result<ReferralRecord, ServiceError> {
         let r = self.referral_for(actor, id, Permission::CasesView).await?;
         let key = DataKey::unwrap(&r.wrapped_key, &self.master, id.as_bytes())?;
         let shared: BTreeMap<String, String> =
@@ -499,7 +529,12 @@ impl Passage {
     }
 
     /// A referral the actor's organisation is party to, with `permission` there.
-    async fn referral_for(&self, actor: &Actor, id: uuid::Uuid, permission: Permission) -> Result<Referral, ServiceError> {
+    async fn referral_for(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+        permission: Permission,
+    ) -> Result<Referral, ServiceError> {
         let r = {
             let mut pooled = self.db.acquire().await?;
             activity::referral(&mut pooled.conn(), id)
@@ -557,7 +592,12 @@ impl Passage {
     }
 
     /// The receiving organisation marks an accepted referral's service completed.
-    pub async fn complete_referral(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<(), ServiceError> {
+    pub async fn complete_referral(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+    ) -> Result<(), ServiceError> {
         let r = self.referral_for(actor, id, Permission::CasesView).await?;
         authorize(actor, Permission::CasesEdit, Scope::Org(r.to_org))?;
         let mut tx = self.db.begin().await?;
@@ -575,7 +615,13 @@ impl Passage {
 
     /// Save the current case-list filter under a name (codes only; the caller strips names
     /// and case numbers, which are personal).
-    pub async fn save_filter(&self, actor: &Actor, ctx: &Ctx, name: &str, query: &str) -> Result<(), ServiceError> {
+    pub async fn save_filter(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        name: &str,
+        query: &str,
+    ) -> Result<(), ServiceError> {
         let user = actor.user_id().ok_or(ServiceError::NotFound)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 60 {

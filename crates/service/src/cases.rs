@@ -6,14 +6,14 @@ use crate::error::ServiceError;
 use crate::{Ctx, Passage, authorize};
 use passage_crypto::envelope::DataKey;
 use passage_domain::{Actor, AuditAction, InvalidValue, OrgId, Permission, Scope, Timestamp, UserId};
-use std::sync::Arc;
 use passage_store::audit;
-use passage_store::cases::{self, CaseFilter, StoredCase};
 pub use passage_store::cases::CaseSort;
-use std::collections::BTreeMap;
+use passage_store::cases::{self, CaseFilter, StoredCase};
 use passage_xlsform::check::{Instance, check};
 use passage_xlsform::{Form, Sensitivity};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A case as a permitted reader sees it.
 #[derive(Debug, Clone)]
@@ -104,13 +104,12 @@ pub struct CasePage {
 }
 
 /// Where a case is filed for county filters: the first of these reporting answers it has.
-const COUNTY_FIELDS: [&str; 6] = [
+const COUNTY_FIELDS: [&str; 5] = [
     "office_county",
     "identification_county",
     "county",
     "current_county",
     "destination_county",
-    "crossing_point",
 ];
 
 fn county_of(answers: &Instance) -> Option<String> {
@@ -286,7 +285,11 @@ fn seal_parts(form: &Form, record: &Instance, id: uuid::Uuid, key: &DataKey) -> 
 }
 
 /// Keyed hashes of a record's top-level identifying answers, for exact-match search.
-fn index_entries(form: &Form, record: &Instance, key: &passage_crypto::envelope::SearchKey) -> Vec<(String, [u8; 32])> {
+fn index_entries(
+    form: &Form,
+    record: &Instance,
+    key: &passage_crypto::envelope::SearchKey,
+) -> Vec<(String, [u8; 32])> {
     record
         .values
         .iter()
@@ -421,7 +424,11 @@ impl Passage {
     }
 
     /// A stored case and the permissions it needs, or "not found" for those who may not see it.
-    pub(crate) async fn readable_case(&self, actor: &Actor, id: uuid::Uuid) -> Result<StoredCase, ServiceError> {
+    pub(crate) async fn readable_case(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+    ) -> Result<StoredCase, ServiceError> {
         let stored = {
             let mut pooled = self.db.acquire().await?;
             cases::get(&mut pooled.conn(), id)
@@ -434,7 +441,11 @@ impl Passage {
     }
 
     /// A case the actor may change (they may read it and edit its programme's records).
-    pub(crate) async fn editable_case(&self, actor: &Actor, id: uuid::Uuid) -> Result<StoredCase, ServiceError> {
+    pub(crate) async fn editable_case(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+    ) -> Result<StoredCase, ServiceError> {
         let stored = self.readable_case(actor, id).await?;
         let (_, edit) = record_permissions(&stored.programme);
         authorize(actor, edit, Scope::Org(stored.owner_org))?;
@@ -464,7 +475,8 @@ impl Passage {
         ] {
             if let Some(sealed) = sealed {
                 let plain = key.open(stored.id.as_bytes(), field, sealed)?;
-                let value: Value = serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let value: Value =
+                    serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))?;
                 merge(&mut answers, instance_from_json(&value)?);
             }
         }
@@ -504,7 +516,8 @@ impl Passage {
         let form = self.form_model(stored.form_version).await?;
         let language = form.default_language.clone().unwrap_or_default();
         let now = self.now();
-        let record = check(&form, answers, now.to_datetime().date(), &language).map_err(ServiceError::InvalidRecord)?;
+        let record = check(&form, answers, now.to_datetime().date(), &language)
+            .map_err(ServiceError::InvalidRecord)?;
         let before = self.open_answers(&stored)?;
         let (mut old, mut new) = (BTreeMap::new(), BTreeMap::new());
         flatten(&before, "", &mut old);
@@ -586,7 +599,11 @@ impl Passage {
     }
 
     /// The edits of a case, oldest first, with the earlier values decrypted for its reader.
-    pub async fn case_versions(&self, actor: &Actor, id: uuid::Uuid) -> Result<Vec<CaseVersion>, ServiceError> {
+    pub async fn case_versions(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+    ) -> Result<Vec<CaseVersion>, ServiceError> {
         let stored = self.readable_case(actor, id).await?;
         let versions = {
             let mut pooled = self.db.acquire().await?;
@@ -651,6 +668,30 @@ impl Passage {
                 other => other.into(),
             });
         }
+        // Kept with the answer edits, so the history shows who reassigned the case and when.
+        let mut previous = BTreeMap::new();
+        if stored.assigned_to != assignee {
+            previous.insert("assigned_to", stored.assigned_to.map(|u| u.to_string()));
+        }
+        if stored.due_on != due {
+            previous.insert("due_on", stored.due_on.clone());
+        }
+        if !previous.is_empty() {
+            let key = self.case_key(&stored)?;
+            let version = cases::Version {
+                revision: seen + 1,
+                at: self.now(),
+                actor: actor.user_id(),
+                changed: serde_json::to_string(&previous.keys().collect::<Vec<_>>())
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                previous: key.seal(
+                    id.as_bytes(),
+                    &format!("version:{}", seen + 1),
+                    &serde_json::to_vec(&previous).map_err(|e| ServiceError::Internal(e.to_string()))?,
+                )?,
+            };
+            cases::add_version(&mut tx.conn(), id, &version).await?;
+        }
         let event = self
             .event(ctx, AuditAction::CaseAssigned, actor.user_id())
             .org(Some(stored.owner_org))
@@ -664,7 +705,12 @@ impl Passage {
 
     /// A page of an organisation's cases narrowed by `q` (audited; the audit keeps which
     /// filters were used, never a searched name). Names are shown decrypted.
-    pub async fn search_cases(&self, actor: &Actor, ctx: &Ctx, q: &CaseQuery) -> Result<CasePage, ServiceError> {
+    pub async fn search_cases(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        q: &CaseQuery,
+    ) -> Result<CasePage, ServiceError> {
         let org = q.org.ok_or(ServiceError::NotFound)?;
         let may = |p: Permission| actor.authorize(p, Scope::Org(org)).is_ok();
         let programmes: Vec<String> = match &q.programme {

@@ -105,11 +105,54 @@ impl Passage {
     }
 }
 
+/// How a realistic demo volume is shared between programmes (percent): border crossings and
+/// returns dominate a mission's records; trafficking cases are fewer.
+pub const DEMO_SHARES: [(&str, u64); 5] = [
+    ("border", 40),
+    ("avrr", 35),
+    ("ct", 10),
+    ("rr", 10),
+    ("capacity", 5),
+];
+
+/// Records are generated and stored this many at a time (one transaction each).
+const DEMO_BATCH: usize = 500;
+
 impl Passage {
     /// Register `per_programme` generated, fictional records in every programme (names start
-    /// with "Demo", texts say "Fictional"), owned by the host organisation — border crossings
-    /// by the immigration service. Deterministic: the same records every time.
+    /// with "Demo", texts say "Fictional"), at the first stage of their workflow.
     pub async fn seed_demo_cases(&self, per_programme: u64) -> Result<usize, ServiceError> {
+        let plan: Vec<(String, u64)> = self
+            .programmes()
+            .await?
+            .into_iter()
+            .map(|p| (p.programme.code, per_programme))
+            .collect();
+        self.generate_demo_cases(&plan, false, &|_, _| {}).await
+    }
+
+    /// A realistic volume: `total` records shared by [`DEMO_SHARES`], spread over their
+    /// workflows' stages and assigned to caseworkers with due dates, some overdue.
+    pub async fn seed_demo_volume(
+        &self,
+        total: u64,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<usize, ServiceError> {
+        let plan: Vec<(String, u64)> = DEMO_SHARES
+            .iter()
+            .map(|(code, share)| ((*code).to_owned(), (total * share).div_ceil(100)))
+            .collect();
+        self.generate_demo_cases(&plan, true, progress).await
+    }
+
+    /// Deterministic: the same records every time. Cases are owned by the host organisation,
+    /// border crossings by the immigration service.
+    async fn generate_demo_cases(
+        &self,
+        plan: &[(String, u64)],
+        spread: bool,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<usize, ServiceError> {
         let orgs = self.organisations(&Actor::Operator).await?;
         let host = orgs
             .iter()
@@ -120,27 +163,90 @@ impl Passage {
             .iter()
             .find(|o| o.name.as_str() == ORGANISATIONS[1].0)
             .map_or(host, |o| o.id);
-        let today = self.now().to_datetime().date();
+        let today = self.today();
+        let wanted: u64 = plan.iter().map(|(_, n)| n).sum();
         let mut created = 0;
-        for (n, p) in self.programmes().await?.into_iter().enumerate() {
-            let Some(current) = p.current else { continue };
-            let form = self.form_model(current.id).await?;
-            let org = if p.programme.code == "border" {
-                immigration
-            } else {
-                host
+        for (n, (programme, count)) in plan.iter().enumerate() {
+            let Ok((_, form)) = self.current_form(programme).await else {
+                continue;
             };
-            for i in 0..per_programme {
-                let mut seed = passage_xlsform::fill::Seed::new(1 + n as u64 * 10_000 + i);
-                // A record whose rules the generator could not meet is simply left out.
-                let Some(answers) = passage_xlsform::fill::fill(&form, &mut seed, today) else {
-                    continue;
-                };
-                self.register_case(&Actor::Operator, &Ctx::cli(), &p.programme.code, org, &answers)
+            let org = if programme == "border" { immigration } else { host };
+            let stages = self.stages(programme).await?;
+            let staff = self.caseworkers(&Actor::Operator, org).await?;
+            let mut i = 0;
+            while i < *count {
+                let mut batch = Vec::with_capacity(DEMO_BATCH);
+                while batch.len() < DEMO_BATCH && i < *count {
+                    let mut seed = passage_xlsform::fill::Seed::new(1 + n as u64 * 10_000_000 + i);
+                    i += 1;
+                    // A record whose rules the generator could not meet is simply left out.
+                    if let Some(answers) = passage_xlsform::fill::fill(&form, &mut seed, today) {
+                        batch.push(crate::NewCase {
+                            answers,
+                            person: None,
+                        });
+                    }
+                }
+                let cases = self
+                    .register_cases(&Actor::Operator, &Ctx::cli(), programme, org, &batch)
                     .await?;
-                created += 1;
+                if spread {
+                    self.spread_demo_cases(&cases, &stages, &staff).await?;
+                }
+                created += cases.len();
+                progress(created as u64, wanted);
             }
         }
         Ok(created)
+    }
+
+    /// Put generated cases at various stages (with the move in their history) and assign
+    /// open ones to caseworkers with due dates from two weeks ago to a month ahead.
+    async fn spread_demo_cases(
+        &self,
+        cases: &[crate::CaseRecord],
+        stages: &[passage_store::workflow::Stage],
+        staff: &[(passage_domain::UserId, String)],
+    ) -> Result<(), ServiceError> {
+        use passage_store::{cases as stored, workflow};
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        for (k, case) in cases.iter().enumerate() {
+            let mix = (case.number.bytes().map(u64::from).sum::<u64>() + k as u64) as usize;
+            let target = &stages[mix % stages.len()];
+            let mut revision = case.revision;
+            if target.code != case.stage {
+                workflow::move_case(&mut tx.conn(), case.id, &case.stage, &target.code, revision, now)
+                    .await?;
+                let entry = workflow::HistoryEntry {
+                    at: now,
+                    actor: None,
+                    from_stage: case.stage.clone(),
+                    to_stage: target.code.clone(),
+                    reason: target.closed.then(|| "completed".to_owned()),
+                };
+                workflow::add_history(&mut tx.conn(), case.id, &entry).await?;
+                revision += 1;
+            }
+            if !target.closed && !staff.is_empty() {
+                let (user, _) = &staff[mix % staff.len()];
+                let due = self.today() + time::Duration::days((mix % 45) as i64 - 14);
+                stored::assign(
+                    &mut tx.conn(),
+                    case.id,
+                    Some(*user),
+                    Some(&due.to_string()),
+                    revision,
+                    now,
+                )
+                .await?;
+            }
+        }
+        let event = self
+            .event(&Ctx::cli(), AuditAction::DemoSeeded, None)
+            .detail("spread", cases.len());
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -80,7 +80,8 @@ impl Passage {
             .await?
             .ok_or(ServiceError::NotFound)?;
         let form: Arc<Form> = Arc::new(
-            serde_json::from_str(&model).map_err(|e| ServiceError::Internal(format!("stored form model: {e}")))?,
+            serde_json::from_str(&model)
+                .map_err(|e| ServiceError::Internal(format!("stored form model: {e}")))?,
         );
         if let Ok(mut m) = self.forms.write() {
             m.insert(id, form.clone());

@@ -11,6 +11,7 @@ mod forms;
 mod organisations;
 mod persons;
 mod sessions;
+mod transfer;
 mod workflow;
 
 pub mod demo;
@@ -19,17 +20,16 @@ pub use activity::{
     DECLINE_REASONS, DocumentInfo, MAX_DOCUMENT_BYTES, NewService, NoteRecord, ReferralRecord, SERVICE_TYPES,
     ServiceRecord, document_type,
 };
-pub use passage_store::activity::SavedFilter;
 pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
 pub use cases::{
-    CasePage, CaseQuery, CaseRecord, CaseSort, CaseSummary, CaseVersion, NewCase, instance_from_json, instance_to_json,
-    record_permissions,
+    CasePage, CaseQuery, CaseRecord, CaseSort, CaseSummary, CaseVersion, NewCase, instance_from_json,
+    instance_to_json, record_permissions,
 };
-pub use persons::{Identity, PERSON_FIELDS, PersonRecord, display_name, identity_of, name_tokens};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
+pub use passage_store::activity::SavedFilter;
 pub use passage_store::auth::ApiToken;
 pub use passage_store::forms::{FormVersion, Programme};
 pub use passage_store::orgs::Organisation;
@@ -38,7 +38,12 @@ pub use passage_store::users::{Member, RoleInfo, User};
 pub use passage_store::workflow::{HistoryEntry, Stage};
 pub use passage_xlsform::FormError;
 pub use passage_xlsform::check::{Instance, Problem};
+pub use persons::{Identity, PERSON_FIELDS, PersonRecord, display_name, identity_of, name_tokens};
 pub use sessions::{Authenticated, NewSession};
+pub use transfer::{
+    EXPORT_COLUMNS, ExportFile, ImportReport, MAX_IMPORT_ROWS, MAX_LISTED_PROBLEMS, RowProblem, SheetFormat,
+    escape_formula,
+};
 pub use workflow::{CLOSURE_REASONS, Move, Workflow};
 
 use passage_crypto::PasswordHasher;

@@ -117,6 +117,32 @@ impl Passage {
         Ok(members)
     }
 
+    /// Names of an organisation's members who may work on its case records (for assigning
+    /// cases and naming who did what in a case's history), for a reader of its cases.
+    pub async fn caseworkers(
+        &self,
+        actor: &Actor,
+        org: OrgId,
+    ) -> Result<Vec<(UserId, String)>, ServiceError> {
+        if actor.authorize(Permission::CasesView, Scope::Org(org)).is_err() {
+            authorize(actor, Permission::CrossingsView, Scope::Org(org))?;
+        }
+        let mut pooled = self.db.acquire().await?;
+        let members = users::members(&mut pooled.conn(), Some(org)).await?;
+        let works_on_cases = |role: &passage_domain::Role| {
+            self.reference.roles.iter().any(|r| {
+                &r.role == role
+                    && (r.permissions.contains(&Permission::CasesEdit)
+                        || r.permissions.contains(&Permission::CrossingsRecord))
+            })
+        };
+        Ok(members
+            .into_iter()
+            .filter(|m| !m.user.disabled && works_on_cases(&m.role))
+            .map(|m| (m.user.id, m.user.display_name.to_string()))
+            .collect())
+    }
+
     /// Everyone in the organisations whose members the actor may see (audited).
     pub async fn users(&self, actor: &Actor, ctx: &Ctx) -> Result<Vec<Member>, ServiceError> {
         let visible = actor.orgs_with(Permission::OrgView);

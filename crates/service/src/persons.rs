@@ -17,9 +17,15 @@ use unicode_normalization::UnicodeNormalization;
 /// written for KoboToolbox or HTCDS use these names already; a field named otherwise is kept
 /// with its case but not shared as identity.
 pub const PERSON_FIELDS: [(&str, &[&str]); 9] = [
-    ("given_name", &["first_name", "given_name", "given_names", "prs_FirstName"]),
+    (
+        "given_name",
+        &["first_name", "given_name", "given_names", "prs_FirstName"],
+    ),
     ("middle_name", &["middle_name", "prs_MiddleName"]),
-    ("surname", &["last_name", "surname", "family_name", "prs_SecondName"]),
+    (
+        "surname",
+        &["last_name", "surname", "family_name", "prs_SecondName"],
+    ),
     ("other_names", &["other_names"]),
     ("date_of_birth", &["date_of_birth", "dob"]),
     ("sex", &["sex"]),
@@ -118,11 +124,19 @@ fn index_entries(key: &SearchKey, identity: &Identity) -> Vec<(String, Vec<u8>)>
 
 /// The hashes a name search looks for (every word must match).
 pub(crate) fn name_query(key: &SearchKey, text: &str) -> Vec<Vec<u8>> {
-    name_tokens(text).iter().map(|t| key.index("name", t).to_vec()).collect()
+    name_tokens(text)
+        .iter()
+        .map(|t| key.index("name", t).to_vec())
+        .collect()
 }
 
 impl Passage {
-    fn seal_identity(&self, key: &DataKey, id: uuid::Uuid, identity: &Identity) -> Result<Vec<u8>, ServiceError> {
+    fn seal_identity(
+        &self,
+        key: &DataKey,
+        id: uuid::Uuid,
+        identity: &Identity,
+    ) -> Result<Vec<u8>, ServiceError> {
         let json = serde_json::to_vec(identity).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok(key.seal(id.as_bytes(), "identity", &json)?)
     }
@@ -202,7 +216,12 @@ impl Passage {
     }
 
     /// A person with the cases of theirs the actor may read (audited).
-    pub async fn person(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<PersonRecord, ServiceError> {
+    pub async fn person(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+    ) -> Result<PersonRecord, ServiceError> {
         let mut tx = self.db.begin().await?;
         let stored = persons::get(&mut tx.conn(), id)
             .await?

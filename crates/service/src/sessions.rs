@@ -327,6 +327,11 @@ impl Passage {
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
+
+    /// Today's date (UTC: Liberia keeps GMT all year).
+    pub fn today(&self) -> time::Date {
+        self.clock.now().to_datetime().date()
+    }
 }
 
 fn with_target(event: AuditEvent, user: Option<UserId>) -> AuditEvent {

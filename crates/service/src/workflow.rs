@@ -33,6 +33,8 @@ pub struct Workflow {
     pub stages: Vec<Stage>,
     pub current: String,
     pub moves: Vec<Move>,
+    /// Next stages the actor could reach only with someone else's approval.
+    pub awaiting_approval: Vec<Stage>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -48,6 +50,12 @@ impl Passage {
             .ok_or_else(|| ServiceError::Internal(format!("programme {programme} has no workflow")))
     }
 
+    /// A programme's stages in order.
+    pub async fn stages(&self, programme: &str) -> Result<Vec<Stage>, ServiceError> {
+        let mut pooled = self.db.acquire().await?;
+        Ok(workflow::stages(&mut pooled.conn(), programme).await?)
+    }
+
     /// The stages, the moves this actor may make now, and the history of a case.
     pub async fn workflow(&self, actor: &Actor, id: uuid::Uuid) -> Result<Workflow, ServiceError> {
         let mut pooled = self.db.acquire().await?;
@@ -57,8 +65,13 @@ impl Passage {
         authorize(actor, view, Scope::Org(case.owner_org))?;
         let stages = workflow::stages(&mut c, &case.programme).await?;
         let may = |p| actor.authorize(p, Scope::Org(case.owner_org)).is_ok();
-        let moves = workflow::moves(&mut c, &case.programme, &case.stage)
-            .await?
+        let possible = workflow::moves(&mut c, &case.programme, &case.stage).await?;
+        let awaiting_approval = possible
+            .iter()
+            .filter(|(_, approval)| *approval && may(edit) && !may(Permission::CasesApprove))
+            .filter_map(|(to, _)| stages.iter().find(|s| &s.code == to).cloned())
+            .collect();
+        let moves = possible
             .into_iter()
             .filter(|(_, approval)| may(edit) && (!approval || may(Permission::CasesApprove)))
             .filter_map(|(to, needs_approval)| {
@@ -73,6 +86,7 @@ impl Passage {
             stages,
             current: case.stage,
             moves,
+            awaiting_approval,
             history,
         })
     }

@@ -427,7 +427,7 @@ async fn cases_move_along_their_workflow_with_approvals_and_closure_reasons() {
         .svc
         .move_case(&manager.actor, &web(), avrr, "travel_arranged", None, Some(seen))
         .await;
-    assert!(matches!(stale, Err(ServiceError::Conflict(_))), "{stale:?}");
+    assert!(matches!(stale, Err(ServiceError::Stale { .. })), "{stale:?}");
 
     // Closing needs a coded reason.
     let no_reason = w

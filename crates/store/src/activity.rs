@@ -73,10 +73,12 @@ pub async fn add_note(conn: &mut Conn<'_>, n: &Attachment) -> Result<(), StoreEr
     Ok(())
 }
 
+type NoteRow = (Uuid, Uuid, Vec<u8>, Option<Uuid>, i64);
+
 pub async fn notes(conn: &mut Conn<'_>, case: Uuid) -> Result<Vec<Attachment>, StoreError> {
-    let rows: Vec<(Uuid, Uuid, Vec<u8>, Option<Uuid>, i64)> = on_conn!(
+    let rows: Vec<NoteRow> = on_conn!(
         conn,
-        sqlx::query_as::<_, (Uuid, Uuid, Vec<u8>, Option<Uuid>, i64)>(
+        sqlx::query_as::<_, NoteRow>(
             "select id, case_id, body, author, at from case_notes where case_id = $1 order by at"
         )
         .bind(case),
@@ -126,6 +128,7 @@ pub async fn add_document(conn: &mut Conn<'_>, d: &Document, body: &[u8]) -> Res
 }
 
 type DocumentRow = (Uuid, Uuid, Vec<u8>, String, i64, Option<Uuid>, i64);
+type DocumentWithBody = (Uuid, Uuid, Vec<u8>, String, i64, Option<Uuid>, i64, Vec<u8>);
 
 fn document(r: DocumentRow) -> Document {
     Document {
@@ -155,9 +158,9 @@ pub async fn documents(conn: &mut Conn<'_>, case: Uuid) -> Result<Vec<Document>,
 
 /// One document with its sealed body.
 pub async fn document_body(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<(Document, Vec<u8>)>, StoreError> {
-    let row: Option<(Uuid, Uuid, Vec<u8>, String, i64, Option<Uuid>, i64, Vec<u8>)> = on_conn!(
+    let row: Option<DocumentWithBody> = on_conn!(
         conn,
-        sqlx::query_as::<_, (Uuid, Uuid, Vec<u8>, String, i64, Option<Uuid>, i64, Vec<u8>)>(
+        sqlx::query_as::<_, DocumentWithBody>(
             "select id, case_id, name, content_type, size, uploaded_by, at, body from case_documents where id = $1"
         )
         .bind(id),
@@ -287,7 +290,7 @@ pub async fn referrals(
              order by requested_at desc limit 500"
         ))
         .bind(org.map(|o| o.as_uuid()))
-            .bind(case),
+        .bind(case),
         fetch_all
     )?;
     Ok(rows.into_iter().map(Referral::from).collect())
@@ -314,7 +317,11 @@ pub async fn respond_referral(
         .bind(at.micros())
         .bind(id)
     )?;
-    if changed == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+    if changed == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
 }
 
 /// Mark an accepted referral completed.
@@ -328,7 +335,11 @@ pub async fn complete_referral(conn: &mut Conn<'_>, id: Uuid, at: Timestamp) -> 
         .bind(at.micros())
         .bind(id)
     )?;
-    if changed == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+    if changed == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

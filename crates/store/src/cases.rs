@@ -163,26 +163,6 @@ pub async fn get(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<StoredCase>, St
     Ok(row.map(StoredCase::from))
 }
 
-/// Cases of one organisation (optionally one programme), newest first.
-pub async fn list(
-    conn: &mut Conn<'_>,
-    org: OrgId,
-    programme: Option<&str>,
-    limit: i64,
-) -> Result<Vec<StoredCase>, StoreError> {
-    let rows: Vec<Row> = on_conn!(
-        conn,
-        sqlx::query_as::<_, Row>(select_case!(
-            " where owner_org = $1 and ($2 is null or programme = $2) order by created_at desc limit $3"
-        ))
-        .bind(org.as_uuid())
-        .bind(programme)
-        .bind(limit),
-        fetch_all
-    )?;
-    Ok(rows.into_iter().map(StoredCase::from).collect())
-}
-
 /// Cases whose identifying `field` has this blind-index hash.
 pub async fn find_by_index(conn: &mut Conn<'_>, field: &str, hash: &[u8]) -> Result<Vec<Uuid>, StoreError> {
     Ok(on_conn!(
@@ -195,11 +175,7 @@ pub async fn find_by_index(conn: &mut Conn<'_>, field: &str, hash: &[u8]) -> Res
 }
 
 /// Replace a case's answers if it is still at `revision`; the revision then goes up by one.
-pub async fn update_answers(
-    conn: &mut Conn<'_>,
-    c: &StoredCase,
-    revision: i64,
-) -> Result<(), StoreError> {
+pub async fn update_answers(conn: &mut Conn<'_>, c: &StoredCase, revision: i64) -> Result<(), StoreError> {
     let changed = exec!(
         conn,
         sqlx::query(
@@ -214,7 +190,11 @@ pub async fn update_answers(
         .bind(c.id)
         .bind(revision)
     )?;
-    if changed == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+    if changed == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
 }
 
 /// Set who a case is assigned to and when its next step is due, if it is still at `revision`.
@@ -238,11 +218,18 @@ pub async fn assign(
         .bind(id)
         .bind(revision)
     )?;
-    if changed == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+    if changed == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn clear_index(conn: &mut Conn<'_>, case: Uuid) -> Result<(), StoreError> {
-    exec!(conn, sqlx::query("delete from case_index where case_id = $1").bind(case))?;
+    exec!(
+        conn,
+        sqlx::query("delete from case_index where case_id = $1").bind(case)
+    )?;
     Ok(())
 }
 
@@ -274,11 +261,13 @@ pub async fn add_version(conn: &mut Conn<'_>, case: Uuid, v: &Version) -> Result
     Ok(())
 }
 
+type VersionRow = (i64, i64, Option<Uuid>, String, Vec<u8>);
+
 /// A case's edits after `since` (a revision), oldest first.
 pub async fn versions(conn: &mut Conn<'_>, case: Uuid, since: i64) -> Result<Vec<Version>, StoreError> {
-    let rows: Vec<(i64, i64, Option<Uuid>, String, Vec<u8>)> = on_conn!(
+    let rows: Vec<VersionRow> = on_conn!(
         conn,
-        sqlx::query_as::<_, (i64, i64, Option<Uuid>, String, Vec<u8>)>(
+        sqlx::query_as::<_, VersionRow>(
             "select revision, at, actor, changed, previous from case_versions \
              where case_id = $1 and revision > $2 order by revision"
         )
@@ -375,7 +364,8 @@ impl Where {
     /// Add a condition whose `?` stands for `arg`.
     fn push(&mut self, cond: &str, arg: Arg) {
         self.args.push(arg);
-        self.conds.push(cond.replace('?', &format!("${}", self.args.len())));
+        self.conds
+            .push(cond.replace('?', &format!("${}", self.args.len())));
     }
 
     fn sql(&self) -> String {
@@ -440,8 +430,22 @@ pub async fn search(conn: &mut Conn<'_>, f: &CaseFilter) -> Result<(Vec<StoredCa
     let (clause, args) = (w.sql(), &w.args);
     let count_sql = format!("select count(*) from cases{clause}");
     let total: i64 = match &mut *conn {
-        Conn::Sqlite(c) => bind_args!(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str())), args).fetch_one(&mut **c).await,
-        Conn::Postgres(c) => bind_args!(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str())), args).fetch_one(&mut **c).await,
+        Conn::Sqlite(c) => {
+            bind_args!(
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str())),
+                args
+            )
+            .fetch_one(&mut **c)
+            .await
+        }
+        Conn::Postgres(c) => {
+            bind_args!(
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql.as_str())),
+                args
+            )
+            .fetch_one(&mut **c)
+            .await
+        }
     }?;
     let page_sql = format!(
         "{}{clause} order by {} limit {} offset {}",
@@ -451,8 +455,22 @@ pub async fn search(conn: &mut Conn<'_>, f: &CaseFilter) -> Result<(Vec<StoredCa
         f.offset.max(0)
     );
     let rows: Vec<Row> = match conn {
-        Conn::Sqlite(c) => bind_args!(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(page_sql.as_str())), args).fetch_all(&mut **c).await,
-        Conn::Postgres(c) => bind_args!(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(page_sql.as_str())), args).fetch_all(&mut **c).await,
+        Conn::Sqlite(c) => {
+            bind_args!(
+                sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(page_sql.as_str())),
+                args
+            )
+            .fetch_all(&mut **c)
+            .await
+        }
+        Conn::Postgres(c) => {
+            bind_args!(
+                sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(page_sql.as_str())),
+                args
+            )
+            .fetch_all(&mut **c)
+            .await
+        }
     }?;
     Ok((rows.into_iter().map(StoredCase::from).collect(), total))
 }

@@ -33,23 +33,27 @@ pub async fn insert(conn: &mut Conn<'_>, p: &StoredPerson) -> Result<(), StoreEr
     Ok(())
 }
 
+type PersonRow = (Uuid, Uuid, Vec<u8>, Vec<u8>, i64, i64);
+
 pub async fn get(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<StoredPerson>, StoreError> {
-    let row: Option<(Uuid, Uuid, Vec<u8>, Vec<u8>, i64, i64)> = on_conn!(
+    let row: Option<PersonRow> = on_conn!(
         conn,
-        sqlx::query_as::<_, (Uuid, Uuid, Vec<u8>, Vec<u8>, i64, i64)>(
+        sqlx::query_as::<_, PersonRow>(
             "select id, owner_org, wrapped_key, identity, created_at, updated_at from persons where id = $1"
         )
         .bind(id),
         fetch_optional
     )?;
-    Ok(row.map(|(id, org, wrapped_key, identity, created, updated)| StoredPerson {
-        id,
-        owner_org: OrgId::from_uuid(org),
-        wrapped_key,
-        identity,
-        created_at: Timestamp::from_micros(created),
-        updated_at: Timestamp::from_micros(updated),
-    }))
+    Ok(row.map(
+        |(id, org, wrapped_key, identity, created, updated)| StoredPerson {
+            id,
+            owner_org: OrgId::from_uuid(org),
+            wrapped_key,
+            identity,
+            created_at: Timestamp::from_micros(created),
+            updated_at: Timestamp::from_micros(updated),
+        },
+    ))
 }
 
 /// Several persons at once (for a page of cases).
@@ -80,8 +84,15 @@ pub async fn update_identity(
 }
 
 /// Replace a person's blind index with these (field, hash) pairs.
-pub async fn set_index(conn: &mut Conn<'_>, person: Uuid, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-    exec!(conn, sqlx::query("delete from person_index where person_id = $1").bind(person))?;
+pub async fn set_index(
+    conn: &mut Conn<'_>,
+    person: Uuid,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("delete from person_index where person_id = $1").bind(person)
+    )?;
     for (field, hash) in entries {
         exec!(
             conn,

@@ -467,6 +467,11 @@ async fn forms_cases_and_workflows_round_trip() {
         created_at: Timestamp::from_micros(20),
         updated_at: Timestamp::from_micros(20),
         revision: 1,
+        person_id: None,
+        assigned_to: None,
+        due_on: Some("2026-01-31".into()),
+        county: Some("LR-MO".into()),
+        closed: false,
     };
     cases::insert(&mut c.conn(), &case).await.unwrap();
     assert_eq!(
@@ -482,26 +487,112 @@ async fn forms_cases_and_workflows_round_trip() {
             .unwrap(),
         [case.id]
     );
+    let filter = |programme: &str| cases::CaseFilter {
+        org: Some(o.id),
+        programmes: vec![programme.to_owned()],
+        limit: 10,
+        ..Default::default()
+    };
+    let (page, total) = cases::search(&mut c.conn(), &filter("ct")).await.unwrap();
+    assert_eq!((page.len(), total), (1, 1));
+    assert_eq!(cases::search(&mut c.conn(), &filter("avrr")).await.unwrap().1, 0);
+    for (narrowed, expected) in [
+        (
+            cases::CaseFilter {
+                county: Some("LR-MO".into()),
+                ..filter("ct")
+            },
+            1,
+        ),
+        (
+            cases::CaseFilter {
+                county: Some("LR-BG".into()),
+                ..filter("ct")
+            },
+            0,
+        ),
+        (
+            cases::CaseFilter {
+                stage: Some("identified".into()),
+                ..filter("ct")
+            },
+            1,
+        ),
+        (
+            cases::CaseFilter {
+                number: Some("CT-2026-000001".into()),
+                ..filter("ct")
+            },
+            1,
+        ),
+        (
+            cases::CaseFilter {
+                due_before: Some("2026-02-01".into()),
+                ..filter("ct")
+            },
+            1,
+        ),
+        (
+            cases::CaseFilter {
+                due_before: Some("2026-01-31".into()),
+                ..filter("ct")
+            },
+            0,
+        ),
+        (
+            cases::CaseFilter {
+                name_hashes: vec![vec![1; 32]],
+                ..filter("ct")
+            },
+            0,
+        ),
+    ] {
+        assert_eq!(
+            cases::search(&mut c.conn(), &narrowed).await.unwrap().1,
+            expected,
+            "{narrowed:?}"
+        );
+    }
+
+    // An edit applies only at the revision it was made from.
+    let edited = cases::StoredCase {
+        reporting: r#"{"sex":"male"}"#.into(),
+        ..case.clone()
+    };
+    assert!(matches!(
+        cases::update_answers(&mut c.conn(), &edited, 7).await,
+        Err(StoreError::Conflict)
+    ));
+    cases::update_answers(&mut c.conn(), &edited, 1).await.unwrap();
+    let version = cases::Version {
+        revision: 2,
+        at: Timestamp::from_micros(25),
+        actor: None,
+        changed: r#"["sex"]"#.into(),
+        previous: vec![4, 5, 6],
+    };
+    cases::add_version(&mut c.conn(), case.id, &version)
+        .await
+        .unwrap();
     assert_eq!(
-        cases::list(&mut c.conn(), o.id, Some("ct"), 10)
-            .await
-            .unwrap()
-            .len(),
-        1
+        cases::versions(&mut c.conn(), case.id, 1).await.unwrap(),
+        [version]
     );
     assert!(
-        cases::list(&mut c.conn(), o.id, Some("avrr"), 10)
+        cases::versions(&mut c.conn(), case.id, 2)
             .await
             .unwrap()
             .is_empty()
     );
+    let case = cases::get(&mut c.conn(), case.id).await.unwrap().unwrap();
+    assert_eq!((case.revision, case.reporting.as_str()), (2, r#"{"sex":"male"}"#));
 
     workflow::move_case(
         &mut c.conn(),
         case.id,
         "identified",
         "screened",
-        1,
+        2,
         Timestamp::from_micros(30),
     )
     .await
@@ -512,7 +603,7 @@ async fn forms_cases_and_workflows_round_trip() {
             case.id,
             "identified",
             "screened",
-            1,
+            2,
             Timestamp::from_micros(31)
         )
         .await,
@@ -530,5 +621,25 @@ async fn forms_cases_and_workflows_round_trip() {
         .unwrap();
     assert_eq!(workflow::history(&mut c.conn(), case.id).await.unwrap(), [entry]);
     let moved = cases::get(&mut c.conn(), case.id).await.unwrap().unwrap();
-    assert_eq!((moved.stage.as_str(), moved.revision), ("screened", 2));
+    assert_eq!(
+        (moved.stage.as_str(), moved.revision, moved.closed),
+        ("screened", 3, false)
+    );
+    workflow::move_case(
+        &mut c.conn(),
+        case.id,
+        "screened",
+        "closed",
+        3,
+        Timestamp::from_micros(40),
+    )
+    .await
+    .unwrap();
+    let closed = cases::get(&mut c.conn(), case.id).await.unwrap().unwrap();
+    assert!(closed.closed, "moving to a closing stage marks the case closed");
+    let open = cases::CaseFilter {
+        open_only: true,
+        ..filter("ct")
+    };
+    assert_eq!(cases::search(&mut c.conn(), &open).await.unwrap().1, 0);
 }
