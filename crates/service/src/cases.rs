@@ -349,6 +349,21 @@ impl Passage {
         org: OrgId,
         records: &[NewCase],
     ) -> Result<Vec<CaseRecord>, ServiceError> {
+        self.register_cases_with(actor, ctx, programme, org, records, None)
+            .await
+    }
+
+    /// [`Self::register_cases`], appending `summary` to the audit trail in the same
+    /// transaction (an import's own event).
+    pub(crate) async fn register_cases_with(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        programme: &str,
+        org: OrgId,
+        records: &[NewCase],
+        summary: Option<passage_domain::AuditEvent>,
+    ) -> Result<Vec<CaseRecord>, ServiceError> {
         let (_, edit) = record_permissions(programme);
         authorize(actor, edit, Scope::Org(org))?;
         let (form_version, form) = self.current_form(programme).await?;
@@ -418,6 +433,9 @@ impl Passage {
                 .detail("form_version", form_version);
             audit::append(&mut tx.conn(), &event).await?;
             out.push(record_of(stored, record));
+        }
+        if let Some(event) = &summary {
+            audit::append(&mut tx.conn(), event).await?;
         }
         tx.commit().await?;
         Ok(out)

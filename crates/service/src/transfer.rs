@@ -724,7 +724,17 @@ impl Passage {
             return Ok(report);
         }
 
-        match self.register_cases(actor, ctx, programme, org, &records).await {
+        let event = self
+            .event(ctx, AuditAction::CasesImported, actor.user_id())
+            .org(Some(org))
+            .detail("programme", programme)
+            .detail("form_version", form_version)
+            .detail("format", sheet.format.extension())
+            .detail("rows", records.len());
+        match self
+            .register_cases_with(actor, ctx, programme, org, &records, Some(event))
+            .await
+        {
             Ok(stored) => {
                 report.committed = true;
                 report.imported = stored.len();
@@ -750,28 +760,6 @@ impl Passage {
                 return Ok(report);
             }
             Err(e) => return Err(e),
-        }
-
-        // Every case was audited as registered in the same transaction that stored it; this
-        // event records the import as a whole. The cases are stored by now, so a failure to
-        // append it is logged rather than reported as a failed import (which would invite a
-        // duplicate upload).
-        let event = self
-            .event(ctx, AuditAction::CasesImported, actor.user_id())
-            .org(Some(org))
-            .detail("programme", programme)
-            .detail("form_version", form_version)
-            .detail("format", sheet.format.extension())
-            .detail("rows", report.imported);
-        let appended = async {
-            let mut tx = self.db.begin().await?;
-            audit::append(&mut tx.conn(), &event).await?;
-            tx.commit().await?;
-            Ok::<(), ServiceError>(())
-        }
-        .await;
-        if let Err(e) = appended {
-            tracing::error!(error = %e, "the case import was stored but its summary audit event was not");
         }
         Ok(report)
     }
