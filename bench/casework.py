@@ -80,22 +80,22 @@ def run(backend, cases, duration):
                           "&county=LR-MO", {"Authorization": f"Bearer {token}"})
         total = json.loads(page)["total"]
         # A given name and a family name, as a caseworker types them.
-        _, page = request(port, "GET", f"/api/v1/cases?organisation={org}&programme=ct&page_size=1",
+        _, page = request(port, "GET", f"/api/v1/cases?organisation={org}&programme=avrr&page_size=100",
                           {"Authorization": f"Bearer {token}"})
-        first = json.loads(page)["cases"][0]
+        first = next(c for c in json.loads(page)["cases"] if c["person_name"])
         name = urllib.parse.quote(" ".join(first["person_name"].replace("Demo ", "").split()[:2]))
         named = wrk(f"{base}/api/v1/cases?organisation={org}&name={name}", duration, [auth])
         _, page = request(port, "GET", f"/api/v1/cases?organisation={org}&name={name}",
                           {"Authorization": f"Bearer {token}"})
         name_hits = json.loads(page)["total"]
         case_page = wrk(f"{base}/cases/{first['id']}", duration, [f"Cookie: {cookie}"])
-        # Creation: re-register an existing generated CT record's answers (valid by construction).
+        # Creation: re-register an existing generated AVRR record's answers (valid by construction).
         _, case = request(port, "GET", f"/api/v1/cases/{first['id']}", {"Authorization": f"Bearer {token}"})
         body_file = os.path.join(data, "create.json")
         with open(body_file, "w") as f:
             json.dump({"organisation_id": org, "answers": json.loads(case)["answers"]}, f)
         os.environ["BENCH_BODY"] = body_file
-        create = wrk(f"{base}/api/v1/programmes/ct/cases", duration, [auth, "Content-Type: application/json"],
+        create = wrk(f"{base}/api/v1/programmes/avrr/cases", duration, [auth, "Content-Type: application/json"],
                      clients=16, script="create.lua")
         stop(server)
     finally:

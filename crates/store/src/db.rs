@@ -6,7 +6,9 @@ use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool,
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -67,7 +69,10 @@ impl fmt::Debug for DbTarget {
 /// The database: one of two concrete pools (no `Any` driver, so native types on both).
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time; writers of this process queue on the lock instead
+    /// of polling SQLite's busy handler, which sleeps in growing steps and makes tail
+    /// latency under concurrent writes.
+    Sqlite(SqlitePool, Arc<Mutex<()>>),
     Postgres(PgPool),
 }
 
@@ -97,21 +102,23 @@ impl Pooled {
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back: nothing half-written.
 #[derive(Debug)]
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// The guard is declared after the transaction, so it is released after the transaction
+    /// commits or rolls back.
+    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Self::Sqlite(t) => Conn::Sqlite(t),
+            Self::Sqlite(t, _) => Conn::Sqlite(t),
             Self::Postgres(t) => Conn::Postgres(t),
         }
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(t) => t.commit().await?,
+            Self::Sqlite(t, _guard) => t.commit().await?,
             Self::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -164,7 +171,7 @@ impl Db {
                     .connect_with(options)
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::Sqlite(pool, Arc::default()))
             }
             DbTarget::Postgres(url) => {
                 let options =
@@ -182,7 +189,7 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Sqlite(..) => Backend::Sqlite,
             Self::Postgres(_) => Backend::Postgres,
         }
     }
@@ -190,7 +197,7 @@ impl Db {
     /// Apply pending migrations (each in its own transaction).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Self::Sqlite(p, _) => SQLITE_MIGRATIONS.run(p).await?,
             Self::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(())
@@ -200,11 +207,11 @@ impl Db {
     pub async fn migration_status(&self) -> Result<(i64, usize), StoreError> {
         const APPLIED: &str = "select count(*) from _sqlx_migrations where success";
         let known = match self {
-            Self::Sqlite(_) => SQLITE_MIGRATIONS.iter().count(),
+            Self::Sqlite(..) => SQLITE_MIGRATIONS.iter().count(),
             Self::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
         };
         let applied = match self {
-            Self::Sqlite(p) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
+            Self::Sqlite(p, _) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
             Self::Postgres(p) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
         };
         match applied {
@@ -227,7 +234,7 @@ impl Db {
 
     pub async fn acquire(&self) -> Result<Pooled, StoreError> {
         Ok(match self {
-            Self::Sqlite(p) => Pooled::Sqlite(p.acquire().await?),
+            Self::Sqlite(p, _) => Pooled::Sqlite(p.acquire().await?),
             Self::Postgres(p) => Pooled::Postgres(p.acquire().await?),
         })
     }
@@ -236,7 +243,10 @@ impl Db {
     /// two writers queue instead of failing on a lock upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Self::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Sqlite(p, lock) => {
+                let guard = lock.clone().lock_owned().await;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, guard)
+            }
             Self::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -244,7 +254,7 @@ impl Db {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(p) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
+            Self::Sqlite(p, _) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
             Self::Postgres(p) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
         }
         Ok(())
@@ -252,7 +262,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(p) => p.close().await,
+            Self::Sqlite(p, _) => p.close().await,
             Self::Postgres(p) => p.close().await,
         }
     }
