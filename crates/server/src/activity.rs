@@ -370,12 +370,10 @@ async fn referral_page(
     let may = |p: Permission, o: OrgId| who.actor.authorize(p, Scope::Org(o)).is_ok();
     let receiver = may(Permission::CasesEdit, r.to_org);
     let sender = may(Permission::CasesView, r.from_org);
-    // Label shared answers by the case's form when the reader may see the case; the
-    // receiving organisation sees field names tidied into words.
     let shared = r
         .shared
         .iter()
-        .map(|(k, v)| (k.replace('_', " "), v.clone()))
+        .map(|a| (a.label.clone(), a.value.clone()))
         .collect();
     render_with(
         status,

@@ -546,6 +546,17 @@ struct ReferralIn {
 }
 
 #[derive(Serialize, ToSchema)]
+struct SharedAnswerOut {
+    field: String,
+    /// The question as the case's form labels it.
+    label: String,
+    /// The answer as shown (choices by their labels).
+    value: String,
+    /// The answer as stored (choice codes).
+    raw: String,
+}
+
+#[derive(Serialize, ToSchema)]
 struct ReferralOut {
     id: String,
     case_id: Option<String>,
@@ -555,8 +566,8 @@ struct ReferralOut {
     status: String,
     service_type: String,
     shared_fields: Vec<String>,
-    /// The shared answers (only when reading one referral).
-    shared: std::collections::BTreeMap<String, String>,
+    /// The shared answers, labelled (only when reading one referral).
+    shared: Vec<SharedAnswerOut>,
     requested_at: String,
     decline_reason: Option<String>,
 }
@@ -572,7 +583,16 @@ impl ReferralOut {
             status: r.status,
             service_type: r.service_type,
             shared_fields: r.shared_fields,
-            shared: r.shared,
+            shared: r
+                .shared
+                .into_iter()
+                .map(|a| SharedAnswerOut {
+                    field: a.field,
+                    label: a.label,
+                    value: a.value,
+                    raw: a.raw,
+                })
+                .collect(),
             requested_at: r.requested_at.to_string(),
             decline_reason: r.decline_reason,
         }

@@ -38,6 +38,8 @@ struct CaseLine {
     number: String,
     person: Option<(String, String)>,
     programme: String,
+    /// Short form for tables (the code, upper case).
+    programme_code: String,
     stage: String,
     county: String,
     assignee: String,
@@ -403,6 +405,7 @@ async fn case_lines(
                     .person_id
                     .zip(c.person_name.clone())
                     .map(|(id, n)| (id.to_string(), n)),
+                programme_code: c.programme.to_uppercase(),
                 programme: programmes
                     .iter()
                     .find(|(code, _)| *code == c.programme)

@@ -364,6 +364,10 @@ async fn new_case(
         ),
         None => None,
     };
+    // A new record starts with the form's defaults (repeat instances start blank, so that an
+    // untouched one is still recognised as empty).
+    let (_, form) = state.svc.current_form(&p.programme).await?;
+    let answers = passage_xlsform::check::defaults(&form.children, state.svc.now().to_datetime());
     let target = Target::New {
         programme: p.programme,
         org,
@@ -374,7 +378,7 @@ async fn new_case(
         &ctx,
         &who,
         &target,
-        &Instance::default(),
+        &answers,
         &BTreeMap::new(),
         StatusCode::OK,
     )

@@ -2,167 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
-use axum::Router;
+mod support;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use passage_crypto::PasswordHasher;
-use passage_domain::{Actor, SystemClock};
+use passage_domain::Actor;
 use passage_server::{ServerOptions, router};
-use passage_service::{Passage, Settings};
-use passage_store::test_support::TestDb;
-use std::sync::Arc;
+use support::App;
 use tower::ServiceExt;
-
-struct App {
-    _t: TestDb,
-    svc: Passage,
-    app: Router,
-    passwords: Vec<(String, String)>,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl App {
-    async fn new() -> Self {
-        let t = TestDb::new().await.unwrap();
-        let svc = Passage::new(
-            t.db.clone(),
-            Arc::new(SystemClock),
-            PasswordHasher::fast_for_tests().unwrap(),
-            Settings::default(),
-            passage_service::MasterKey::generate().unwrap(),
-        )
-        .await
-        .unwrap();
-        let accounts = svc.seed_demo().await.unwrap();
-        svc.install_shipped_forms().await.unwrap();
-        let app = router(
-            svc.clone(),
-            ServerOptions {
-                secure: false,
-                trust_proxy: false,
-            },
-        );
-        Self {
-            _t: t,
-            svc,
-            app,
-            passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
-        }
-    }
-
-    fn password(&self, user: &str) -> String {
-        self.passwords.iter().find(|(u, _)| u == user).unwrap().1.clone()
-    }
-
-    async fn send(&self, req: Request<Body>) -> Reply {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
-        let mut req = Request::get(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        self.send(req.body(Body::empty()).unwrap()).await
-    }
-
-    async fn post_form(&self, path: &str, cookie: Option<&str>, form: &str) -> Reply {
-        let mut req = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::HOST, "passage.test")
-            .header(header::ORIGIN, "http://passage.test");
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        self.send(req.body(Body::from(form.to_owned())).unwrap()).await
-    }
-
-    /// Sign in through the form; returns the cookie pair and the page's CSRF token.
-    async fn sign_in(&self, user: &str) -> (String, String) {
-        let r = self
-            .post_form(
-                "/login",
-                None,
-                &format!("username={user}&password={}", self.password(user)),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-        let set_cookie = r
-            .headers
-            .get(header::SET_COOKIE)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
-            "{set_cookie}"
-        );
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
-        let home = self.get("/", Some(&cookie)).await;
-        let csrf = home
-            .body
-            .split("data-csrf=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
-        (cookie, csrf)
-    }
-
-    async fn api(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<&str>,
-    ) -> (StatusCode, serde_json::Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let r = self
-            .send(req.body(Body::from(body.unwrap_or_default().to_owned())).unwrap())
-            .await;
-        (
-            r.status,
-            serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
-        )
-    }
-
-    async fn token(&self, user: &str, scope: passage_domain::TokenScope) -> String {
-        let s = self
-            .svc
-            .login(&passage_service::Ctx::cli(), user, &self.password(user), "t")
-            .await
-            .unwrap();
-        let who = self.svc.authenticate_session(&s.token).await.unwrap();
-        self.svc
-            .create_token(&passage_service::Ctx::cli(), &who, "test", scope, None)
-            .await
-            .unwrap()
-            .1
-    }
-}
 
 #[tokio::test]
 async fn pages_carry_security_headers_and_stay_small() {
@@ -967,7 +815,7 @@ async fn moving_a_case_through_its_workflow_in_the_browser_and_the_api() {
     let list = a.get("/cases?programme=ct", Some(&cookie)).await;
     let id = list
         .body
-        .split("<td><a href=\"/cases/")
+        .split("<td class=\"nowrap\"><a href=\"/cases/")
         .nth(1)
         .unwrap()
         .split('"')

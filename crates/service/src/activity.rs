@@ -9,7 +9,6 @@ use passage_crypto::envelope::DataKey;
 use passage_domain::{Actor, AuditAction, InvalidValue, OrgId, Permission, Scope, Timestamp, UserId};
 use passage_store::activity::{self, Attachment, Document, Referral, SavedFilter, Service};
 use passage_store::audit;
-use std::collections::BTreeMap;
 
 /// Kinds of service and assistance (coded, so that reports can count them).
 pub const SERVICE_TYPES: [(&str, &str); 14] = [
@@ -100,7 +99,7 @@ pub struct ReferralRecord {
     pub status: String,
     pub service_type: String,
     pub shared_fields: Vec<String>,
-    pub shared: BTreeMap<String, String>,
+    pub shared: Vec<SharedAnswer>,
     pub requested_by: Option<UserId>,
     pub requested_at: Timestamp,
     pub responded_at: Option<Timestamp>,
@@ -108,7 +107,19 @@ pub struct ReferralRecord {
     pub completed_at: Option<Timestamp>,
 }
 
-fn referral_record(r: Referral, shared: BTreeMap<String, String>) -> ReferralRecord {
+/// One answer a referral shares, labelled as the case's form labels it (the receiving
+/// organisation cannot read the form version's case, so the snapshot carries the labels).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharedAnswer {
+    pub field: String,
+    pub label: String,
+    /// The answer as shown: choices by their labels.
+    pub value: String,
+    /// The answer as stored (choice codes).
+    pub raw: String,
+}
+
+fn referral_record(r: Referral, shared: Vec<SharedAnswer>) -> ReferralRecord {
     ReferralRecord {
         id: r.id,
         case_id: r.case_id,
@@ -436,15 +447,29 @@ impl Passage {
         }
         let record = self.case(actor, ctx, case).await?;
         let form = self.form_model(stored.form_version).await?;
-        let mut shared = BTreeMap::new();
+        let language = form.default_language.clone().unwrap_or_default();
+        let mut shared = Vec::new();
         for f in fields {
-            if form.field(f).is_none() {
+            let Some(field) = form.field(f) else {
                 return Err(
                     InvalidValue::new("fields", format!("`{f}` is not a field of the case's form")).into(),
                 );
-            }
-            if let Some(v) = record.answers.values.get(f) {
-                shared.insert(f.clone(), v.clone());
+            };
+            if let Some(raw) = record.answers.values.get(f) {
+                let value = match field.kind.choice_list() {
+                    Some(list) => raw
+                        .split_whitespace()
+                        .map(|v| form.choice_label(list, v, &language).unwrap_or(v))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    None => raw.clone(),
+                };
+                shared.push(SharedAnswer {
+                    field: f.clone(),
+                    label: field.label.get(&language).unwrap_or(f).replace("**", ""),
+                    value,
+                    raw: raw.clone(),
+                });
             }
         }
         let id = uuid::Uuid::now_v7();
@@ -503,7 +528,7 @@ impl Passage {
         Ok(activity::referrals(&mut pooled.conn(), org, case)
             .await?
             .into_iter()
-            .map(|r| referral_record(r, BTreeMap::new()))
+            .map(|r| referral_record(r, Vec::new()))
             .collect())
     }
 
@@ -516,7 +541,7 @@ impl Passage {
     ) -> Result<ReferralRecord, ServiceError> {
         let r = self.referral_for(actor, id, Permission::CasesView).await?;
         let key = DataKey::unwrap(&r.wrapped_key, &self.master, id.as_bytes())?;
-        let shared: BTreeMap<String, String> =
+        let shared: Vec<SharedAnswer> =
             serde_json::from_slice(&key.open(id.as_bytes(), "shared", &r.shared)?).map_err(internal)?;
         let mut tx = self.db.begin().await?;
         let event = self

@@ -289,13 +289,37 @@ fn index_entries(
     form: &Form,
     record: &Instance,
     key: &passage_crypto::envelope::SearchKey,
-) -> Vec<(String, [u8; 32])> {
+) -> Vec<(String, Vec<u8>)> {
     record
         .values
         .iter()
         .filter(|(field, _)| form.field(field).and_then(|f| f.sensitivity) == Some(Sensitivity::Identifying))
-        .map(|(field, value)| (field.clone(), key.index(field, &normalise(value))))
+        .map(|(field, value)| (field.clone(), key.index(field, &normalise(value)).to_vec()))
         .collect()
+}
+
+/// Version `revision` of a case: the changed field names in the clear, the values they had
+/// before sealed with the case's key.
+fn seal_version<K: serde::Serialize>(
+    key: &DataKey,
+    id: uuid::Uuid,
+    revision: i64,
+    at: Timestamp,
+    actor: Option<UserId>,
+    previous: &BTreeMap<K, Option<String>>,
+) -> Result<cases::Version, ServiceError> {
+    let internal = |e: serde_json::Error| ServiceError::Internal(e.to_string());
+    Ok(cases::Version {
+        revision,
+        at,
+        actor,
+        changed: serde_json::to_string(&previous.keys().collect::<Vec<_>>()).map_err(internal)?,
+        previous: key.seal(
+            id.as_bytes(),
+            &format!("version:{revision}"),
+            &serde_json::to_vec(previous).map_err(internal)?,
+        )?,
+    })
 }
 
 /// One record to register: its answers and, optionally, the existing person it is about.
@@ -422,9 +446,7 @@ impl Passage {
                 closed: false,
             };
             cases::insert(&mut tx.conn(), &stored).await?;
-            for (field, hash) in index_entries(&form, &record, &search) {
-                cases::insert_index(&mut tx.conn(), id, &field, &hash).await?;
-            }
+            cases::insert_index(&mut tx.conn(), id, &index_entries(&form, &record, &search)).await?;
             let event = self
                 .event(ctx, AuditAction::CaseRegistered, actor.user_id())
                 .org(Some(org))
@@ -551,18 +573,7 @@ impl Passage {
         }
         let key = self.case_key(&stored)?;
         let sealed = seal_parts(&form, &record, id, &key)?;
-        let version = cases::Version {
-            revision: revision + 1,
-            at: now,
-            actor: actor.user_id(),
-            changed: serde_json::to_string(&changed.keys().collect::<Vec<_>>())
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
-            previous: key.seal(
-                id.as_bytes(),
-                &format!("version:{}", revision + 1),
-                &serde_json::to_vec(&changed).map_err(|e| ServiceError::Internal(e.to_string()))?,
-            )?,
-        };
+        let version = seal_version(&key, id, revision + 1, now, actor.user_id(), &changed)?;
         let updated = StoredCase {
             reporting: sealed.reporting,
             identifying: sealed.identifying,
@@ -582,9 +593,12 @@ impl Passage {
         }
         cases::add_version(&mut tx.conn(), id, &version).await?;
         cases::clear_index(&mut tx.conn(), id).await?;
-        for (field, hash) in index_entries(&form, &record, &self.master.search_key()) {
-            cases::insert_index(&mut tx.conn(), id, &field, &hash).await?;
-        }
+        cases::insert_index(
+            &mut tx.conn(),
+            id,
+            &index_entries(&form, &record, &self.master.search_key()),
+        )
+        .await?;
         if let (Some(person), Some(identity)) = (updated.person_id, crate::persons::identity_of(&record)) {
             self.refresh_person(&mut tx.conn(), person, &identity).await?;
         }
@@ -696,18 +710,7 @@ impl Passage {
         }
         if !previous.is_empty() {
             let key = self.case_key(&stored)?;
-            let version = cases::Version {
-                revision: seen + 1,
-                at: self.now(),
-                actor: actor.user_id(),
-                changed: serde_json::to_string(&previous.keys().collect::<Vec<_>>())
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
-                previous: key.seal(
-                    id.as_bytes(),
-                    &format!("version:{}", seen + 1),
-                    &serde_json::to_vec(&previous).map_err(|e| ServiceError::Internal(e.to_string()))?,
-                )?,
-            };
+            let version = seal_version(&key, id, seen + 1, self.now(), actor.user_id(), &previous)?;
             cases::add_version(&mut tx.conn(), id, &version).await?;
         }
         let event = self

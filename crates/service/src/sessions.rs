@@ -324,7 +324,7 @@ impl Passage {
             .request_id(ctx.request_id.clone())
     }
 
-    pub(crate) fn now(&self) -> Timestamp {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 

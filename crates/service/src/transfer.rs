@@ -794,7 +794,7 @@ impl Passage {
 
         let stored = {
             let mut pooled = self.db.acquire().await?;
-            passage_store::transfer::cases_for_export(&mut pooled.conn(), org, programme, version.id).await?
+            passage_store::cases::for_export(&mut pooled.conn(), org, programme, version.id).await?
         };
 
         let mut columns = Vec::new();

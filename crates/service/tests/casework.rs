@@ -4,125 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
-use passage_crypto::PasswordHasher;
-use passage_domain::{Actor, Channel, OrgId, SystemClock};
-use passage_service::{
-    Authenticated, CaseQuery, CaseSort, Ctx, Instance, NewCase, NewService, Passage, ServiceError, Settings,
-};
-use passage_store::test_support::TestDb;
-use std::sync::Arc;
+mod support;
 
-fn workbook() -> Vec<u8> {
-    let survey: &[&[&str]] = &[
-        &["type", "name", "label", "required", "passage_sensitivity"],
-        &["text", "given_name", "Given name", "yes", "identifying"],
-        &["text", "family_name", "Family name", "", "identifying"],
-        &["select_one sex", "sex", "Sex", "yes", "reporting"],
-        &["integer", "age", "Age", "", "reporting"],
-        &[
-            "select_multiple exploitation",
-            "exploitation",
-            "Forms of exploitation",
-            "",
-            "sensitive",
-        ],
-        &["text", "story", "What happened", "", "sensitive"],
-        &["begin repeat", "support", "Support", "", ""],
-        &[
-            "select_one support_type",
-            "support_type",
-            "Type",
-            "yes",
-            "reporting",
-        ],
-        &["text", "support_note", "Note", "", "sensitive"],
-        &["end repeat", "", "", "", ""],
-    ];
-    let choices: &[&[&str]] = &[
-        &["list_name", "name", "label"],
-        &["sex", "female", "Female"],
-        &["sex", "male", "Male"],
-        &["exploitation", "forced_labour", "Forced labour"],
-        &["exploitation", "sexual_exploitation", "Sexual exploitation"],
-        &["support_type", "shelter", "Shelter"],
-        &["support_type", "medical", "Medical"],
-    ];
-    let settings: &[&[&str]] = &[&["form_id", "version"], &["ct_victim_case", "2099010101"]];
-    passage_xlsform::testing::workbook(&[("survey", survey), ("choices", choices), ("settings", settings)])
-}
-
-struct World {
-    _t: TestDb,
-    svc: Passage,
-    passwords: Vec<(String, String)>,
-    iom: OrgId,
-}
-
-fn web() -> Ctx {
-    Ctx {
-        channel: Channel::Web,
-        request_id: None,
-    }
-}
-
-impl World {
-    async fn new() -> Self {
-        let t = TestDb::new().await.unwrap();
-        let svc = Passage::new(
-            t.db.clone(),
-            Arc::new(SystemClock),
-            PasswordHasher::fast_for_tests().unwrap(),
-            Settings::default(),
-            passage_service::MasterKey::generate().unwrap(),
-        )
-        .await
-        .unwrap();
-        let accounts = svc.seed_demo().await.unwrap();
-        svc.install_shipped_forms().await.unwrap();
-        svc.upload_form(&Actor::Operator, &Ctx::cli(), "ct", &workbook())
-            .await
-            .unwrap();
-        let iom = svc
-            .organisations(&Actor::Operator)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|o| o.is_host)
-            .unwrap()
-            .id;
-        Self {
-            _t: t,
-            svc,
-            passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
-            iom,
-        }
-    }
-
-    async fn sign_in(&self, user: &str) -> Authenticated {
-        let pw = &self.passwords.iter().find(|(u, _)| u == user).unwrap().1;
-        let s = self.svc.login(&web(), user, pw, "x").await.unwrap();
-        self.svc.authenticate_session(&s.token).await.unwrap()
-    }
-}
-
-fn answers() -> Instance {
-    Instance::default()
-        .with("given_name", "Musu")
-        .with("family_name", " Kollie-Example ")
-        .with("sex", "female")
-        .with("age", "17")
-        .with("exploitation", "forced_labour")
-        .with("story", "Recruited at Ganta market with a false job offer")
-        .with_repeat(
-            "support",
-            vec![
-                Instance::default()
-                    .with("support_type", "shelter")
-                    .with("support_note", "Placed at the shelter on arrival"),
-                Instance::default().with("support_type", "medical"),
-            ],
-        )
-}
+use passage_domain::Actor;
+use passage_service::{CaseQuery, CaseSort, Ctx, NewCase, NewService, ServiceError};
+use support::{World, answers, web};
 
 fn query(w: &World) -> CaseQuery {
     CaseQuery {
@@ -615,8 +501,16 @@ async fn a_referral_shares_only_what_was_chosen_and_the_receiver_answers_it() {
         .unwrap();
     assert_eq!(incoming.len(), 1);
     let r = w.svc.referral(&shelter.actor, &web(), id).await.unwrap();
-    assert_eq!(r.shared.keys().collect::<Vec<_>>(), ["given_name", "sex"]);
-    assert_eq!(r.shared["given_name"], "Musu");
+    let shared: Vec<_> = r
+        .shared
+        .iter()
+        .map(|a| (a.label.as_str(), a.value.as_str()))
+        .collect();
+    assert_eq!(
+        shared,
+        [("Given name", "Musu"), ("Sex", "Female")],
+        "labelled as the form labels them"
+    );
     assert!(matches!(
         w.svc.case(&shelter.actor, &web(), case.id).await,
         Err(ServiceError::NotFound)

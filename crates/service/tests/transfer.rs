@@ -4,108 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
-use passage_crypto::PasswordHasher;
-use passage_domain::{Actor, Channel, OrgId, SystemClock};
-use passage_service::{
-    Authenticated, Ctx, ImportReport, Instance, Passage, RowProblem, ServiceError, Settings, SheetFormat,
-};
-use passage_store::test_support::TestDb;
-use std::sync::Arc;
+mod support;
 
-fn workbook(version: &str) -> Vec<u8> {
-    let survey: &[&[&str]] = &[
-        &["type", "name", "label", "required", "passage_sensitivity"],
-        &["text", "given_name", "Given name", "yes", "identifying"],
-        &["text", "family_name", "Family name", "", "identifying"],
-        &["select_one sex", "sex", "Sex", "yes", "reporting"],
-        &["integer", "age", "Age", "", "reporting"],
-        &["date", "identified_on", "Date identified", "", "reporting"],
-        &[
-            "select_multiple exploitation",
-            "exploitation",
-            "Forms of exploitation",
-            "",
-            "sensitive",
-        ],
-        &["text", "story", "What happened", "", "sensitive"],
-        &["note", "privacy_note", "Keep this private", "", ""],
-        &["begin repeat", "support", "Support", "", ""],
-        &[
-            "select_one support_type",
-            "support_type",
-            "Type",
-            "yes",
-            "reporting",
-        ],
-        &["text", "support_note", "Note", "", "sensitive"],
-        &["end repeat", "", "", "", ""],
-    ];
-    let choices: &[&[&str]] = &[
-        &["list_name", "name", "label"],
-        &["sex", "female", "Female"],
-        &["sex", "male", "Male"],
-        &["exploitation", "forced_labour", "Forced labour"],
-        &["exploitation", "sexual_exploitation", "Sexual exploitation"],
-        &["support_type", "shelter", "Shelter"],
-        &["support_type", "medical", "Medical"],
-    ];
-    let settings: &[&[&str]] = &[&["form_id", "version"], &["ct_victim_case", version]];
-    passage_xlsform::testing::workbook(&[("survey", survey), ("choices", choices), ("settings", settings)])
-}
-
-struct World {
-    t: TestDb,
-    svc: Passage,
-    passwords: Vec<(String, String)>,
-    iom: OrgId,
-}
-
-fn web() -> Ctx {
-    Ctx {
-        channel: Channel::Web,
-        request_id: None,
-    }
-}
+use passage_domain::Actor;
+use passage_service::{Authenticated, Ctx, ImportReport, Instance, RowProblem, ServiceError, SheetFormat};
+use support::{World, web, workbook};
 
 impl World {
-    async fn new() -> Self {
-        let t = TestDb::new().await.unwrap();
-        let svc = Passage::new(
-            t.db.clone(),
-            Arc::new(SystemClock),
-            PasswordHasher::fast_for_tests().unwrap(),
-            Settings::default(),
-            passage_service::MasterKey::generate().unwrap(),
-        )
-        .await
-        .unwrap();
-        let accounts = svc.seed_demo().await.unwrap();
-        svc.install_shipped_forms().await.unwrap();
-        svc.upload_form(&Actor::Operator, &Ctx::cli(), "ct", &workbook("2099010101"))
-            .await
-            .unwrap();
-        let iom = svc
-            .organisations(&Actor::Operator)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|o| o.is_host)
-            .unwrap()
-            .id;
-        Self {
-            t,
-            svc,
-            passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
-            iom,
-        }
-    }
-
-    async fn sign_in(&self, user: &str) -> Authenticated {
-        let pw = &self.passwords.iter().find(|(u, _)| u == user).unwrap().1;
-        let s = self.svc.login(&web(), user, pw, "x").await.unwrap();
-        self.svc.authenticate_session(&s.token).await.unwrap()
-    }
-
     async fn import(&self, who: &Authenticated, name: &str, bytes: &[u8], commit: bool) -> ImportReport {
         self.svc
             .import_cases(&who.actor, &web(), "ct", self.iom, name, bytes, commit)

@@ -94,6 +94,28 @@ macro_rules! select_case {
     };
 }
 
+enum Arg {
+    Text(String),
+    Id(Uuid),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+macro_rules! bind_args {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Id(u) => q.bind(*u),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Bytes(b) => q.bind(b.clone()),
+            };
+        }
+        q
+    }};
+}
+
 /// The next case number of a programme in a year (1, 2, …), inside the caller's transaction.
 pub async fn next_number(conn: &mut Conn<'_>, programme: &str, year: i32) -> Result<i64, StoreError> {
     Ok(on_conn!(
@@ -140,19 +162,48 @@ pub async fn insert(conn: &mut Conn<'_>, c: &StoredCase) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Add keyed hashes of a case's identifying answers: (field, hash) pairs, in one statement.
 pub async fn insert_index(
     conn: &mut Conn<'_>,
     case: Uuid,
-    field: &str,
-    hash: &[u8],
+    entries: &[(String, Vec<u8>)],
 ) -> Result<(), StoreError> {
-    exec!(
-        conn,
-        sqlx::query("insert into case_index (case_id, field, hash) values ($1, $2, $3)")
-            .bind(case)
-            .bind(field)
-            .bind(hash)
-    )?;
+    insert_hashes(conn, "case_index (case_id, field, hash)", case, entries).await
+}
+
+/// Insert `(owner, field, hash)` rows into `target` (a fixed table and column list) with one
+/// statement; a pair already there is left as it is.
+pub(crate) async fn insert_hashes(
+    conn: &mut Conn<'_>,
+    target: &'static str,
+    owner: Uuid,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec![Arg::Id(owner)];
+    let mut rows = Vec::with_capacity(entries.len());
+    for (field, hash) in entries {
+        args.push(Arg::Text(field.clone()));
+        args.push(Arg::Bytes(hash.clone()));
+        rows.push(format!("($1, ${}, ${})", args.len() - 1, args.len()));
+    }
+    let sql = format!(
+        "insert into {target} values {} on conflict do nothing",
+        rows.join(", ")
+    );
+    let q = sqlx::AssertSqlSafe(sql.as_str());
+    match conn {
+        Conn::Sqlite(c) => bind_args!(sqlx::query(q), &args)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()),
+        Conn::Postgres(c) => bind_args!(sqlx::query(q), &args)
+            .execute(&mut **c)
+            .await
+            .map(|_| ()),
+    }?;
     Ok(())
 }
 
@@ -333,28 +384,6 @@ impl CaseSort {
     }
 }
 
-enum Arg {
-    Text(String),
-    Id(Uuid),
-    Int(i64),
-    Bytes(Vec<u8>),
-}
-
-macro_rules! bind_args {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args {
-            q = match a {
-                Arg::Text(s) => q.bind(s.clone()),
-                Arg::Id(u) => q.bind(*u),
-                Arg::Int(i) => q.bind(*i),
-                Arg::Bytes(b) => q.bind(b.clone()),
-            };
-        }
-        q
-    }};
-}
-
 /// A `where` clause and its arguments, numbered in the order they are added.
 #[derive(Default)]
 struct Where {
@@ -420,9 +449,10 @@ fn filter_sql(f: &CaseFilter, w: &mut Where) {
 }
 
 /// The rows a filter starts from. A name search starts from the persons who have every name
-/// word (few) and joins their cases; `cross join` keeps SQLite from scanning the
-/// organisation's cases instead (PostgreSQL plans it freely).
-fn from_sql(f: &CaseFilter, w: &mut Where) -> String {
+/// word (few) and joins their cases by person. SQLite's planner, without statistics, would
+/// rather scan the organisation's cases for each person (seconds at 200,000 cases), so it is
+/// told the join order (`cross join`) and the index; PostgreSQL plans it from statistics.
+fn from_sql(f: &CaseFilter, w: &mut Where, sqlite: bool) -> String {
     if f.name_hashes.is_empty() {
         return "cases".to_owned();
     }
@@ -435,13 +465,14 @@ fn from_sql(f: &CaseFilter, w: &mut Where) -> String {
         ));
     }
     w.conds.push("person_id = named_person".into());
-    format!("({}) as named cross join cases", words.join(" intersect "))
+    let hint = if sqlite { " indexed by cases_person" } else { "" };
+    format!("({}) as named cross join cases{hint}", words.join(" intersect "))
 }
 
 /// One page of the cases matching a filter, and how many match in all.
 pub async fn search(conn: &mut Conn<'_>, f: &CaseFilter) -> Result<(Vec<StoredCase>, i64), StoreError> {
     let mut w = Where::default();
-    let from = from_sql(f, &mut w);
+    let from = from_sql(f, &mut w, matches!(conn, Conn::Sqlite(_)));
     filter_sql(f, &mut w);
     let (clause, args) = (w.sql(), &w.args);
     let count_sql = format!("select count(*) from {from}{clause}");
@@ -496,6 +527,27 @@ pub async fn of_person(conn: &mut Conn<'_>, person: Uuid) -> Result<Vec<StoredCa
     let rows: Vec<Row> = on_conn!(
         conn,
         sqlx::query_as::<_, Row>(select_case!(" where person_id = $1 order by created_at")).bind(person),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(StoredCase::from).collect())
+}
+
+/// The cases of `org` in `programme` made with `form_version`, oldest first (then by number,
+/// for cases registered in the same instant, e.g. by one import): for exports.
+pub async fn for_export(
+    conn: &mut Conn<'_>,
+    org: OrgId,
+    programme: &str,
+    form_version: Uuid,
+) -> Result<Vec<StoredCase>, StoreError> {
+    let rows: Vec<Row> = on_conn!(
+        conn,
+        sqlx::query_as::<_, Row>(select_case!(
+            " where owner_org = $1 and programme = $2 and form_version = $3 order by created_at, number"
+        ))
+        .bind(org.as_uuid())
+        .bind(programme)
+        .bind(form_version),
         fetch_all
     )?;
     Ok(rows.into_iter().map(StoredCase::from).collect())

@@ -13,7 +13,6 @@ pub mod forms;
 pub mod orgs;
 pub mod persons;
 pub mod places;
-pub mod transfer;
 pub mod users;
 pub mod workflow;
 

@@ -93,16 +93,5 @@ pub async fn set_index(
         conn,
         sqlx::query("delete from person_index where person_id = $1").bind(person)
     )?;
-    for (field, hash) in entries {
-        exec!(
-            conn,
-            sqlx::query(
-                "insert into person_index (person_id, field, hash) values ($1, $2, $3) on conflict do nothing"
-            )
-            .bind(person)
-            .bind(field)
-            .bind(hash)
-        )?;
-    }
-    Ok(())
+    crate::cases::insert_hashes(conn, "person_index (person_id, field, hash)", person, entries).await
 }

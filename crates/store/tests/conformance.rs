@@ -478,7 +478,7 @@ async fn forms_cases_and_workflows_round_trip() {
         cases::get(&mut c.conn(), case.id).await.unwrap(),
         Some(case.clone())
     );
-    cases::insert_index(&mut c.conn(), case.id, "family_name", &[9; 32])
+    cases::insert_index(&mut c.conn(), case.id, &[("family_name".to_owned(), vec![9; 32])])
         .await
         .unwrap();
     assert_eq!(

@@ -497,3 +497,32 @@ fn walk<'a>(
         }
     }
 }
+
+/// The answers a new record starts with: each field's `default` (outside repeats; `today()`
+/// and `now()` give the current date and time, as ODK's dynamic defaults do).
+pub fn defaults(nodes: &[Node], now: time::OffsetDateTime) -> Instance {
+    let mut out = Instance::default();
+    for node in nodes {
+        match node {
+            Node::Field(f) => {
+                let value = match f.default.as_deref().map(str::trim) {
+                    None | Some("") => continue,
+                    Some("today()") => now.date().to_string(),
+                    Some("now()") => now
+                        .replace_nanosecond(0)
+                        .unwrap_or(now)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    Some(literal) => literal.to_owned(),
+                };
+                out.values.insert(f.name.clone(), value);
+            }
+            Node::Group(g) if g.repeat => {}
+            Node::Group(g) => {
+                let inner = defaults(&g.children, now);
+                out.values.extend(inner.values);
+            }
+        }
+    }
+    out
+}
