@@ -4,7 +4,7 @@
 // Starts `passage demo` on a free loopback port with a fresh temporary data dir, drives
 // headless Chromium through playwright-core (no browser download: it uses the system
 // Chromium), and checks the sign-in flow, roles, cookies, page weight and the absence of
-// console errors / CSP violations. Screenshots go to ./screenshots/.
+// console errors / CSP violations. Screenshots go to ./screenshots/. Shared helpers: lib.mjs.
 //
 //   cd e2e && npm ci && node smoke.mjs
 //
@@ -16,197 +16,32 @@
 // Exits 0 when every check passed, 1 otherwise (the failing check is named on stderr).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  PHONE,
+  SHOTS,
+  TABLET,
+  assertNoProblems,
+  assertNotRefusedAsCrossSite,
+  bodySizes,
+  check,
+  expectStatus,
+  log,
+  main,
+  newContext,
+  newPage,
+  pendingSizes,
+  sessionCookie,
+  signIn,
+  startDemoAndBrowser,
+  wireSizes,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const BIN = path.resolve(HERE, process.env.PASSAGE_BIN || '../target/debug/passage');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = path.join(HERE, 'screenshots');
-const START_TIMEOUT_MS = 60_000;
-const ACTION_TIMEOUT_MS = 30_000; // debug build + password hashing on a small machine
 const PAGE_WEIGHT_LIMIT = 100 * 1024;
-const TABLET = { width: 1024, height: 768 };
-const PHONE = { width: 390, height: 844 };
-// ---------------------------------------------------------------------------------------
-// Small helpers
-
-const log = (...a) => console.log(...a);
-let server = null; // { child, stderr: string[] }
-let tmpRoot = null;
-let browser = null;
-let passed = 0;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `passage demo` and resolves with its base URL once it says it is serving. */
-function startServer(dataDir, port) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    const stdout = [];
-    const stderr = [];
-    server = { child, stdout, stderr };
-    let done = false;
-    const finish = (err, url) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      err ? reject(err) : resolve(url);
-    };
-    const timer = setTimeout(
-      () => finish(new Error(`passage did not print "Passage is serving" within ${START_TIMEOUT_MS / 1000} s`)),
-      START_TIMEOUT_MS,
-    );
-    let buf = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk) => {
-      stdout.push(chunk);
-      buf += chunk;
-      const m = buf.match(/Passage is serving (http:\/\/\S+?)\/?\s/);
-      if (m) finish(null, m[1].replace(/\/$/, ''));
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      stderr.push(chunk);
-      // keep only the tail in memory: the server logs every request
-      if (stderr.length > 2000) stderr.splice(0, stderr.length - 1000);
-    });
-    child.on('error', (e) => finish(new Error(`cannot start ${BIN}: ${e.message}`)));
-    child.on('exit', (code, signal) => {
-      server.exited = true;
-      finish(new Error(`passage exited early (code ${code}, signal ${signal})`));
-    });
-  });
-}
-
-async function stopServer() {
-  if (!server || server.exited) return;
-  const { child } = server;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
-
-function serverStderrTail(lines = 60) {
-  if (!server) return '';
-  return server.stderr.join('').split('\n').slice(-lines).join('\n');
-}
-
-/** username -> { password, role, organisation } from DIR/demo-accounts.txt */
-function readAccounts(dataDir) {
-  const file = path.join(dataDir, 'demo-accounts.txt');
-  const accounts = new Map();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim() || line.startsWith('#')) continue;
-    const [username, password, role, organisation] = line.split('\t');
-    accounts.set(username, { password, role, organisation });
-  }
-  return accounts;
-}
-
-/** Runs one named check; the first failure aborts the run with the check's name. */
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    log(`  ok   ${name}`);
-  } catch (e) {
-    e.checkName = name;
-    throw e;
-  }
-}
 
 // ---------------------------------------------------------------------------------------
-// Browser-side instrumentation
-
-/**
- * Every page made through here reports console errors, uncaught exceptions, CSP violations
- * and failed requests into `problems`. A document answered with an expected error status
- * (401 for a wrong password, 403 for a forbidden page) makes Chromium log
- * "Failed to load resource: ... status of 4xx"; those are allowed only for the exact URL and
- * status the test expects (see `expectStatus`).
- */
-const problems = [];
-const expectedStatus = []; // { url, status }
-const bodySizes = new Map(); // url -> decoded body bytes (the server does not compress)
-const wireSizes = []; // { url, bytes } actually transferred, for information
-const pendingSizes = new Set(); // response handlers still reading bodies
-
-
-function expectStatus(url, status) {
-  expectedStatus.push({ url, status });
-}
-
-async function newPage(context, label) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(ACTION_TIMEOUT_MS);
-  page.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
-  // Surface CSP violations explicitly (they also appear as console errors).
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} in ${e.sourceFile || e.documentURI}:${e.lineNumber}`);
-    });
-  });
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const text = msg.text();
-    const where = msg.location()?.url || page.url();
-    const allowed = expectedStatus.some(
-      (x) => where === x.url && text.includes(`status of ${x.status}`) && text.startsWith('Failed to load resource'),
-    );
-    if (process.env.SMOKE_DEBUG) console.log(`[debug console] ${where}: ${text}`);
-    if (!allowed) problems.push(`[${label}] console error at ${where}: ${text}`);
-  });
-  page.on('pageerror', (err) => problems.push(`[${label}] uncaught exception at ${page.url()}: ${err.message}`));
-  page.on('requestfailed', (req) => {
-    const err = req.failure()?.errorText;
-    // A navigation that replaces a page cancels that page's unfinished requests; not a fault.
-    if (err === 'net::ERR_ABORTED') return;
-    problems.push(`[${label}] request failed: ${req.method()} ${req.url()}: ${err}`);
-  });
-  page.on('response', (res) => {
-    const p = recordSize(res).finally(() => pendingSizes.delete(p));
-    pendingSizes.add(p);
-  });
-  return page;
-}
-
-async function recordSize(res) {
-    try {
-      const req = res.request();
-      if (req.method() !== 'GET' || res.status() >= 300 && res.status() < 400) return;
-      const body = await res.body();
-      bodySizes.set(res.url(), body.length);
-      const sizes = await req.sizes();
-      wireSizes.push({ url: res.url(), bytes: sizes.responseBodySize + sizes.responseHeadersSize });
-    } catch {
-      // the page may have navigated on; sizes of that response are then unknown
-    }
-}
-
-function assertNoProblems(where) {
-  assert.deepEqual(problems, [], `console errors / CSP violations / failed requests ${where}:\n  ${problems.join('\n  ')}`);
-}
+// Page weight
 
 /**
  * Cold-cache weight of the page now shown: the document's body plus every stylesheet,
@@ -247,72 +82,15 @@ async function assertWeight(page, base, label) {
   assert.ok(total < PAGE_WEIGHT_LIMIT, `${label} weighs ${total} bytes (limit ${PAGE_WEIGHT_LIMIT}): ${detail}`);
 }
 
-async function signIn(page, base, username, password) {
-  await page.goto(`${base}/login`);
-  await page.locator('input[name="username"]').fill(username);
-  await page.locator('input[name="password"]').fill(password);
-  const [res] = await Promise.all([
-    page.waitForResponse((r) => r.url() === `${base}/login` && r.request().method() === 'POST'),
-    page.getByRole('button', { name: 'Sign in' }).click(),
-  ]);
-  await page.waitForLoadState('load');
-  await assertNotRefusedAsCrossSite(page, res);
-  return res;
-}
-
-/** A same-origin form POST must never meet the "Cross-site request refused" page. */
-async function assertNotRefusedAsCrossSite(page, res) {
-  if (res.status() !== 403) return;
-  const text = await page.locator('main').innerText().catch(() => '');
-  const origin = await res.request().headerValue('origin');
-  const site = await res.request().headerValue('sec-fetch-site');
-  assert.ok(!/cross-site request refused/i.test(text),
-    `${new URL(res.url()).pathname} refused a same-origin form POST (Origin: ${origin}, Sec-Fetch-Site: ${site})`);
-}
-
-async function newContext() {
-  return browser.newContext({ viewport: TABLET });
-}
-
-function sessionCookie(cookies) {
-  return cookies.find((c) => /passage_session$/.test(c.name));
-}
-
 // ---------------------------------------------------------------------------------------
 // The checks
 
 async function run() {
-  assert.ok(fs.existsSync(BIN), `passage binary not found at ${BIN} (set PASSAGE_BIN)`);
-  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (set CHROMIUM)`);
-  fs.mkdirSync(SHOTS, { recursive: true });
-
-  tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'passage-smoke-'));
-  const dataDir = path.join(tmpRoot, 'data');
-  const port = await freePort();
-  log(`Starting ${BIN} demo on 127.0.0.1:${port} (data dir ${dataDir})`);
-  const base = await startServer(dataDir, port);
-  log(`Server up at ${base}`);
-
-  const accounts = readAccounts(dataDir);
+  const { base, tmpRoot, accounts } = await startDemoAndBrowser('smoke');
   const caseworker = accounts.get('caseworker');
   const admin = accounts.get('admin');
   assert.ok(caseworker?.password, 'demo-accounts.txt has no caseworker account');
   assert.ok(admin?.password, 'demo-accounts.txt has no admin account');
-
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
-    ],
-  });
-  log(`Chromium ${browser.version()}`);
 
   // --- caseworker ----------------------------------------------------------------------
   const ctx = await newContext();
@@ -499,43 +277,4 @@ async function run() {
 
 // ---------------------------------------------------------------------------------------
 
-async function cleanup() {
-  try {
-    if (browser) await browser.close();
-  } catch (e) {
-    console.error(`(closing the browser failed: ${e.message})`);
-  }
-  browser = null;
-  try {
-    await stopServer();
-  } catch (e) {
-    console.error(`(stopping the server failed: ${e.message})`);
-  }
-  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
-  tmpRoot = null;
-}
-
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, async () => {
-    console.error(`\nsmoke: interrupted by ${sig}, cleaning up`);
-    await cleanup();
-    process.exit(130);
-  });
-}
-
-let code = 0;
-try {
-  await run();
-  log(`\nsmoke: ${passed} passed, 0 failed`);
-} catch (e) {
-  code = 1;
-  console.error(`\nsmoke: FAILED${e.checkName ? ` in check "${e.checkName}"` : ''}`);
-  console.error(e.message || e);
-  if (!(e instanceof assert.AssertionError) && e.stack) console.error(e.stack.split('\n').slice(1, 6).join('\n'));
-  const tail = serverStderrTail();
-  if (tail.trim()) console.error(`\n--- passage stderr (tail) ---\n${tail}`);
-  console.error(`\nsmoke: ${passed} passed, 1 failed`);
-} finally {
-  await cleanup();
-}
-process.exit(code);
+await main('smoke', run);

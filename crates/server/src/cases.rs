@@ -535,13 +535,10 @@ pub(crate) async fn case_page(
             .find(|(id, _)| *id == u)
             .map_or_else(|| "a former member".to_owned(), |(_, n)| n.clone()),
     };
-    let person = match case.person_id {
-        Some(pid) => {
-            let p = svc.person(&who.actor, ctx, pid).await?;
-            Some((pid.to_string(), passage_service::display_name(&p.identity)))
-        }
-        None => None,
-    };
+    let person = case
+        .person_id
+        .map(|p| p.to_string())
+        .zip(case.person_name.clone());
     let orgs = svc.organisations(&Actor::Operator).await?;
     let org_name = |o: OrgId| {
         orgs.iter()

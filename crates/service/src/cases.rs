@@ -29,6 +29,8 @@ pub struct CaseRecord {
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
     pub person_id: Option<uuid::Uuid>,
+    /// The person's name, when the case was read whole.
+    pub person_name: Option<String>,
     pub assigned_to: Option<UserId>,
     /// ISO date by which the next step is due.
     pub due_on: Option<String>,
@@ -529,13 +531,20 @@ impl Passage {
         let stored = self.readable_case(actor, id).await?;
         let answers = self.open_answers(&stored)?;
         let mut tx = self.db.begin().await?;
+        let person_name = match stored.person_id {
+            Some(p) => self.person_names(&mut tx.conn(), &[p]).await?.remove(&p),
+            None => None,
+        };
         let event = self
             .event(ctx, AuditAction::CaseViewed, actor.user_id())
             .org(Some(stored.owner_org))
             .target("case", id);
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
-        Ok(record_of(stored, answers))
+        Ok(CaseRecord {
+            person_name,
+            ..record_of(stored, answers)
+        })
     }
 
     /// Change a case's answers. `revision` is the revision the user started from: if someone
@@ -884,6 +893,7 @@ fn record_of(s: StoredCase, answers: Instance) -> CaseRecord {
         created_by: s.created_by,
         created_at: s.created_at,
         person_id: s.person_id,
+        person_name: None,
         assigned_to: s.assigned_to,
         due_on: s.due_on,
         closed: s.closed,

@@ -142,7 +142,9 @@ impl Passage {
             .iter()
             .map(|(code, share)| ((*code).to_owned(), (total * share).div_ceil(100)))
             .collect();
-        self.generate_demo_cases(&plan, true, progress).await
+        let created = self.generate_demo_cases(&plan, true, progress).await?;
+        self.db.analyze().await?;
+        Ok(created)
     }
 
     /// Deterministic: the same records every time. Cases are owned by the host organisation,

@@ -251,6 +251,15 @@ impl Db {
         })
     }
 
+    /// Refresh the query planner's statistics (after a bulk load such as a large demo).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(p, _) => sqlx::query("analyze").execute(p).await.map(|_| ())?,
+            Self::Postgres(p) => sqlx::query("analyze").execute(p).await.map(|_| ())?,
+        }
+        Ok(())
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
