@@ -403,14 +403,12 @@ impl Passage {
         let key = self.case_key(&stored)?;
         let name = key.open(case.as_bytes(), &format!("document-name:{id}"), &doc.name)?;
         let bytes = key.open(case.as_bytes(), &format!("document:{id}"), &body)?;
-        let mut tx = self.db.begin().await?;
         let event = self
             .event(ctx, AuditAction::DocumentViewed, actor.user_id())
             .org(Some(stored.owner_org))
             .target("case", case)
             .detail("document", id);
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
+        self.audit_read(&event).await?;
         Ok((
             DocumentInfo {
                 id,
@@ -543,13 +541,11 @@ impl Passage {
         let key = DataKey::unwrap(&r.wrapped_key, &self.master, id.as_bytes())?;
         let shared: Vec<SharedAnswer> =
             serde_json::from_slice(&key.open(id.as_bytes(), "shared", &r.shared)?).map_err(internal)?;
-        let mut tx = self.db.begin().await?;
         let event = self
             .event(ctx, AuditAction::ReferralViewed, actor.user_id())
             .org(actor_org(actor, &r))
             .target("referral", id);
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
+        self.audit_read(&event).await?;
         Ok(referral_record(r, shared))
     }
 

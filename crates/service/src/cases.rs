@@ -530,17 +530,18 @@ impl Passage {
     pub async fn case(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<CaseRecord, ServiceError> {
         let stored = self.readable_case(actor, id).await?;
         let answers = self.open_answers(&stored)?;
-        let mut tx = self.db.begin().await?;
         let person_name = match stored.person_id {
-            Some(p) => self.person_names(&mut tx.conn(), &[p]).await?.remove(&p),
+            Some(p) => {
+                let mut pooled = self.db.acquire().await?;
+                self.person_names(&mut pooled.conn(), &[p]).await?.remove(&p)
+            }
             None => None,
         };
         let event = self
             .event(ctx, AuditAction::CaseViewed, actor.user_id())
             .org(Some(stored.owner_org))
             .target("case", id);
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
+        self.audit_read(&event).await?;
         Ok(CaseRecord {
             person_name,
             ..record_of(stored, answers)
@@ -787,10 +788,13 @@ impl Passage {
             limit: i64::from(page_size),
             offset: i64::from(page - 1) * i64::from(page_size),
         };
-        let mut tx = self.db.begin().await?;
-        let (rows, total) = cases::search(&mut tx.conn(), &filter).await?;
-        let people: Vec<uuid::Uuid> = rows.iter().filter_map(|c| c.person_id).collect();
-        let names = self.person_names(&mut tx.conn(), &people).await?;
+        let (rows, total, names) = {
+            let mut pooled = self.db.acquire().await?;
+            let (rows, total) = cases::search(&mut pooled.conn(), &filter).await?;
+            let people: Vec<uuid::Uuid> = rows.iter().filter_map(|c| c.person_id).collect();
+            let names = self.person_names(&mut pooled.conn(), &people).await?;
+            (rows, total, names)
+        };
         let used: Vec<&str> = [
             ("programme", q.programme.is_some()),
             ("stage", q.stage.is_some()),
@@ -814,8 +818,7 @@ impl Passage {
             .org(Some(org))
             .detail("filters", used.join(","))
             .detail("count", rows.len());
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
+        self.audit_read(&event).await?;
         Ok(CasePage {
             cases: rows
                 .into_iter()
@@ -859,24 +862,24 @@ impl Passage {
     ) -> Result<Vec<uuid::Uuid>, ServiceError> {
         authorize(actor, Permission::CasesView, Scope::Org(org))?;
         let hash = self.master.search_key().index(field, &normalise(value));
-        let mut tx = self.db.begin().await?;
+        let mut pooled = self.db.acquire().await?;
         let mut found = Vec::new();
-        for id in cases::find_by_index(&mut tx.conn(), field, &hash).await? {
-            if cases::get(&mut tx.conn(), id)
+        for id in cases::find_by_index(&mut pooled.conn(), field, &hash).await? {
+            if cases::get(&mut pooled.conn(), id)
                 .await?
                 .is_some_and(|c| c.owner_org == org)
             {
                 found.push(id);
             }
         }
+        drop(pooled);
         // The searched value is personal: the audit keeps only which field was searched.
         let event = self
             .event(ctx, AuditAction::CasesSearched, actor.user_id())
             .org(Some(org))
             .detail("field", field)
             .detail("found", found.len());
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
+        self.audit_read(&event).await?;
         Ok(found)
     }
 }

@@ -8,7 +8,7 @@ use crate::{Ctx, Passage, authorize};
 use passage_crypto::envelope::{DataKey, SearchKey};
 use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp};
 use passage_store::persons::{self, StoredPerson};
-use passage_store::{Conn, audit, cases};
+use passage_store::{Conn, cases};
 use passage_xlsform::check::Instance;
 use std::collections::{BTreeMap, HashMap};
 use unicode_normalization::UnicodeNormalization;
@@ -222,14 +222,14 @@ impl Passage {
         ctx: &Ctx,
         id: uuid::Uuid,
     ) -> Result<PersonRecord, ServiceError> {
-        let mut tx = self.db.begin().await?;
-        let stored = persons::get(&mut tx.conn(), id)
+        let mut pooled = self.db.acquire().await?;
+        let stored = persons::get(&mut pooled.conn(), id)
             .await?
             .ok_or(ServiceError::NotFound)?;
         authorize(actor, Permission::CasesView, Scope::Org(stored.owner_org))?;
         let identity = self.open_identity(&stored)?;
         let name = display_name(&identity);
-        let cases = cases::of_person(&mut tx.conn(), id)
+        let cases = cases::of_person(&mut pooled.conn(), id)
             .await?
             .into_iter()
             .filter(|c| {
@@ -242,8 +242,8 @@ impl Passage {
             .event(ctx, AuditAction::PersonViewed, actor.user_id())
             .org(Some(stored.owner_org))
             .target("person", id);
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
+        drop(pooled);
+        self.audit_read(&event).await?;
         Ok(PersonRecord {
             id,
             owner_org: stored.owner_org,

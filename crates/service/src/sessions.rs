@@ -328,6 +328,16 @@ impl Passage {
         self.clock.now()
     }
 
+    /// Append one event in its own short transaction: for reads, which are done first on a
+    /// pooled connection so that they never hold SQLite's single write lock; the data is
+    /// returned only once its read is on the audit trail.
+    pub(crate) async fn audit_read(&self, event: &AuditEvent) -> Result<(), ServiceError> {
+        let mut tx = self.db.begin().await?;
+        passage_store::audit::append(&mut tx.conn(), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Today's date (UTC: Liberia keeps GMT all year).
     pub fn today(&self) -> time::Date {
         self.clock.now().to_datetime().date()
