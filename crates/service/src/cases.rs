@@ -324,6 +324,13 @@ fn seal_version<K: serde::Serialize>(
     })
 }
 
+/// Who a record being registered is about.
+enum PersonLink {
+    Existing(uuid::Uuid),
+    New(Box<crate::persons::NewPerson>),
+    None,
+}
+
 /// One record to register: its answers and, optionally, the existing person it is about.
 #[derive(Debug, Clone, Default)]
 pub struct NewCase {
@@ -414,21 +421,20 @@ impl Passage {
         let stage = self.first_stage(programme).await?;
         let search = self.master.search_key();
         let year = now.to_datetime().year();
-        let mut tx = self.db.begin().await?;
-        let mut out = Vec::with_capacity(checked.len());
+        // Keys, sealing and keyed hashes first; the transaction then only writes.
+        let mut prepared = Vec::with_capacity(checked.len());
         for (record, new) in checked.into_iter().zip(records) {
-            let person_id = match (new.person, crate::persons::identity_of(&record)) {
-                (Some(p), _) => Some(self.person_of_org(&mut tx.conn(), p, org).await?.id),
-                (None, Some(identity)) => Some(self.insert_person(&mut tx.conn(), org, &identity).await?),
-                (None, None) => None,
+            let person = match (new.person, crate::persons::identity_of(&record)) {
+                (Some(p), _) => PersonLink::Existing(p),
+                (None, Some(identity)) => PersonLink::New(Box::new(self.new_person(org, &identity)?)),
+                (None, None) => PersonLink::None,
             };
             let id = uuid::Uuid::now_v7();
             let key = DataKey::generate()?;
             let sealed = seal_parts(&form, &record, id, &key)?;
-            let n = cases::next_number(&mut tx.conn(), programme, year).await?;
             let stored = StoredCase {
                 id,
-                number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
+                number: String::new(),
                 programme: programme.to_owned(),
                 owner_org: org,
                 form_version,
@@ -441,20 +447,40 @@ impl Passage {
                 created_at: now,
                 updated_at: now,
                 revision: 1,
-                person_id,
+                person_id: None,
                 assigned_to: None,
                 due_on: None,
                 county: county_of(&record),
                 closed: false,
             };
-            cases::insert(&mut tx.conn(), &stored).await?;
-            cases::insert_index(&mut tx.conn(), id, &index_entries(&form, &record, &search)).await?;
+            let index = index_entries(&form, &record, &search);
             let event = self
                 .event(ctx, AuditAction::CaseRegistered, actor.user_id())
                 .org(Some(org))
                 .target("case", id)
                 .detail("programme", programme)
                 .detail("form_version", form_version);
+            prepared.push((stored, person, index, event, record));
+        }
+        let mut tx = self.db.begin().await?;
+        let mut out = Vec::with_capacity(prepared.len());
+        for (stored, person, index, event, record) in prepared {
+            let person_id = match person {
+                PersonLink::Existing(p) => Some(self.person_of_org(&mut tx.conn(), p, org).await?.id),
+                PersonLink::New(new) => {
+                    self.insert_person(&mut tx.conn(), &new).await?;
+                    Some(new.person.id)
+                }
+                PersonLink::None => None,
+            };
+            let n = cases::next_number(&mut tx.conn(), programme, year).await?;
+            let stored = StoredCase {
+                number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
+                person_id,
+                ..stored
+            };
+            cases::insert(&mut tx.conn(), &stored).await?;
+            cases::insert_index(&mut tx.conn(), stored.id, &index).await?;
             audit::append(&mut tx.conn(), &event).await?;
             out.push(record_of(stored, record));
         }

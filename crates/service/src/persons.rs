@@ -36,6 +36,12 @@ pub const PERSON_FIELDS: [(&str, &[&str]); 9] = [
 
 const NAME_PARTS: [&str; 4] = ["given_name", "middle_name", "surname", "other_names"];
 
+/// A person prepared for storing: the sealed record and its keyed hashes.
+pub(crate) struct NewPerson {
+    pub person: StoredPerson,
+    pub index: Vec<(String, Vec<u8>)>,
+}
+
 /// A person's identity attributes (attribute → value).
 pub type Identity = BTreeMap<String, String>;
 
@@ -147,27 +153,34 @@ impl Passage {
         serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
-    /// Create a person owned by `org`, inside the caller's transaction.
-    pub(crate) async fn insert_person(
-        &self,
-        conn: &mut Conn<'_>,
-        org: OrgId,
-        identity: &Identity,
-    ) -> Result<uuid::Uuid, ServiceError> {
+    /// A new person owned by `org`, sealed and with its blind index, ready to store (the work
+    /// is done before a transaction begins, so that the write lock is held for SQL only).
+    pub(crate) fn new_person(&self, org: OrgId, identity: &Identity) -> Result<NewPerson, ServiceError> {
         let id = uuid::Uuid::now_v7();
         let key = DataKey::generate()?;
         let now = self.now();
-        let person = StoredPerson {
-            id,
-            owner_org: org,
-            wrapped_key: key.wrap(&self.master, id.as_bytes())?,
-            identity: self.seal_identity(&key, id, identity)?,
-            created_at: now,
-            updated_at: now,
-        };
-        persons::insert(conn, &person).await?;
-        persons::set_index(conn, id, &index_entries(&self.master.search_key(), identity)).await?;
-        Ok(id)
+        Ok(NewPerson {
+            person: StoredPerson {
+                id,
+                owner_org: org,
+                wrapped_key: key.wrap(&self.master, id.as_bytes())?,
+                identity: self.seal_identity(&key, id, identity)?,
+                created_at: now,
+                updated_at: now,
+            },
+            index: index_entries(&self.master.search_key(), identity),
+        })
+    }
+
+    /// Store a prepared person inside the caller's transaction.
+    pub(crate) async fn insert_person(
+        &self,
+        conn: &mut Conn<'_>,
+        new: &NewPerson,
+    ) -> Result<(), ServiceError> {
+        persons::insert(conn, &new.person).await?;
+        persons::set_index(conn, new.person.id, &new.index).await?;
+        Ok(())
     }
 
     /// Bring a person's identity up to date with a case's newer answers.
