@@ -251,11 +251,13 @@ impl Db {
         })
     }
 
-    /// Refresh the query planner's statistics (after a bulk load such as a large demo).
+    /// Refresh the query planner's statistics after a bulk load such as a large demo (and, on
+    /// PostgreSQL, the visibility map, so that blind-index lookups read the index only —
+    /// autovacuum does the same on its own schedule).
     pub async fn analyze(&self) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(p, _) => sqlx::query("analyze").execute(p).await.map(|_| ())?,
-            Self::Postgres(p) => sqlx::query("analyze").execute(p).await.map(|_| ())?,
+            Self::Postgres(p) => sqlx::query("vacuum analyze").execute(p).await.map(|_| ())?,
         }
         Ok(())
     }
