@@ -318,9 +318,8 @@ async fn list(
         Some(code) => state
             .svc
             .stages(code)
-            .await?
-            .into_iter()
-            .map(|s| (s.code, s.label))
+            .iter()
+            .map(|s| (s.code.clone(), s.label.clone()))
             .collect(),
         None => Vec::new(),
     };
@@ -385,8 +384,8 @@ async fn case_lines(
 ) -> Result<Vec<CaseLine>, PageError> {
     let mut labels: std::collections::HashMap<(String, String), String> = Default::default();
     for (code, _) in programmes {
-        for s in state.svc.stages(code).await? {
-            labels.insert((code.clone(), s.code), s.label);
+        for s in state.svc.stages(code) {
+            labels.insert((code.clone(), s.code.clone()), s.label.clone());
         }
     }
     let county_names: std::collections::HashMap<&str, &str> = state

@@ -418,7 +418,7 @@ impl Passage {
         if !problems.is_empty() {
             return Err(ServiceError::InvalidRecord(problems));
         }
-        let stage = self.first_stage(programme).await?;
+        let stage = self.first_stage(programme)?;
         let search = self.master.search_key();
         let year = now.to_datetime().year();
         // Keys, sealing and keyed hashes first; the transaction then only writes.

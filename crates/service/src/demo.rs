@@ -173,7 +173,7 @@ impl Passage {
                 continue;
             };
             let org = if programme == "border" { immigration } else { host };
-            let stages = self.stages(programme).await?;
+            let stages = self.stages(programme).to_vec();
             let staff = self.caseworkers(&Actor::Operator, org).await?;
             let mut i = 0;
             while i < *count {

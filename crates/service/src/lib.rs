@@ -115,6 +115,8 @@ struct Reference {
     roles: Vec<RoleInfo>,
     counties: Vec<County>,
     crossing_points: Vec<CrossingPoint>,
+    /// Each programme's workflow stages, in order (seeded by migrations).
+    stages: HashMap<String, Vec<Stage>>,
 }
 
 impl Passage {
@@ -129,11 +131,16 @@ impl Passage {
         let fresh: [u8; 32] = passage_crypto::random_bytes()?;
         let mut tx = db.begin().await?;
         let key = auth::installation_key(&mut tx.conn(), clock.now(), &fresh).await?;
-        let reference = Reference {
+        let mut reference = Reference {
             roles: passage_store::users::roles(&mut tx.conn()).await?,
             counties: passage_store::places::counties(&mut tx.conn()).await?,
             crossing_points: passage_store::places::crossing_points(&mut tx.conn()).await?,
+            stages: HashMap::new(),
         };
+        for p in passage_store::forms::programmes(&mut tx.conn()).await? {
+            let stages = passage_store::workflow::stages(&mut tx.conn(), &p.code).await?;
+            reference.stages.insert(p.code, stages);
+        }
         tx.commit().await?;
         Ok(Self {
             db,

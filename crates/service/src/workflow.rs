@@ -40,20 +40,16 @@ pub struct Workflow {
 
 impl Passage {
     /// The first stage of a programme's workflow.
-    pub(crate) async fn first_stage(&self, programme: &str) -> Result<String, ServiceError> {
-        let mut pooled = self.db.acquire().await?;
-        workflow::stages(&mut pooled.conn(), programme)
-            .await?
-            .into_iter()
-            .next()
-            .map(|s| s.code)
+    pub(crate) fn first_stage(&self, programme: &str) -> Result<String, ServiceError> {
+        self.stages(programme)
+            .first()
+            .map(|s| s.code.clone())
             .ok_or_else(|| ServiceError::Internal(format!("programme {programme} has no workflow")))
     }
 
-    /// A programme's stages in order.
-    pub async fn stages(&self, programme: &str) -> Result<Vec<Stage>, ServiceError> {
-        let mut pooled = self.db.acquire().await?;
-        Ok(workflow::stages(&mut pooled.conn(), programme).await?)
+    /// A programme's stages in order (loaded at start; they change only with a migration).
+    pub fn stages(&self, programme: &str) -> &[Stage] {
+        self.reference.stages.get(programme).map_or(&[], Vec::as_slice)
     }
 
     /// The stages, the moves this actor may make now, and the history of a case.
@@ -63,7 +59,7 @@ impl Passage {
         let case = cases::get(&mut c, id).await?.ok_or(ServiceError::NotFound)?;
         let (view, edit) = crate::cases::record_permissions(&case.programme);
         authorize(actor, view, Scope::Org(case.owner_org))?;
-        let stages = workflow::stages(&mut c, &case.programme).await?;
+        let stages = self.stages(&case.programme).to_vec();
         let may = |p| actor.authorize(p, Scope::Org(case.owner_org)).is_ok();
         let possible = workflow::moves(&mut c, &case.programme, &case.stage).await?;
         let awaiting_approval = possible
@@ -121,7 +117,7 @@ impl Passage {
         if *needs_approval {
             authorize(actor, Permission::CasesApprove, Scope::Org(case.owner_org))?;
         }
-        let stages = workflow::stages(&mut tx.conn(), &case.programme).await?;
+        let stages = self.stages(&case.programme);
         let closing = stages.iter().any(|s| s.code == to && s.closed);
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         match (closing, reason) {

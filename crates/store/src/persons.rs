@@ -44,27 +44,49 @@ pub async fn get(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<StoredPerson>, 
         .bind(id),
         fetch_optional
     )?;
-    Ok(row.map(
-        |(id, org, wrapped_key, identity, created, updated)| StoredPerson {
-            id,
-            owner_org: OrgId::from_uuid(org),
-            wrapped_key,
-            identity,
-            created_at: Timestamp::from_micros(created),
-            updated_at: Timestamp::from_micros(updated),
-        },
-    ))
+    Ok(row.map(person))
 }
 
-/// Several persons at once (for a page of cases).
-pub async fn get_many(conn: &mut Conn<'_>, ids: &[Uuid]) -> Result<Vec<StoredPerson>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(p) = get(conn, *id).await? {
-            out.push(p);
-        }
+fn person((id, org, wrapped_key, identity, created, updated): PersonRow) -> StoredPerson {
+    StoredPerson {
+        id,
+        owner_org: OrgId::from_uuid(org),
+        wrapped_key,
+        identity,
+        created_at: Timestamp::from_micros(created),
+        updated_at: Timestamp::from_micros(updated),
     }
-    Ok(out)
+}
+
+/// Several persons at once (for a page of cases), in one query.
+pub async fn get_many(conn: &mut Conn<'_>, ids: &[Uuid]) -> Result<Vec<StoredPerson>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    // Only placeholders are added to the text; the ids are bound.
+    let sql = format!(
+        "select id, owner_org, wrapped_key, identity, created_at, updated_at from persons where id in ({})",
+        marks.join(", ")
+    );
+    let sql = sqlx::AssertSqlSafe(sql.as_str());
+    let rows: Vec<PersonRow> = match conn {
+        Conn::Sqlite(c) => {
+            let mut q = sqlx::query_as::<_, PersonRow>(sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut **c).await
+        }
+        Conn::Postgres(c) => {
+            let mut q = sqlx::query_as::<_, PersonRow>(sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut **c).await
+        }
+    }?;
+    Ok(rows.into_iter().map(person).collect())
 }
 
 pub async fn update_identity(
