@@ -1,6 +1,7 @@
 //! `passage`: one binary to serve Passage, seed a demo, migrate, administer and verify.
 
 mod config;
+mod matching;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -63,6 +64,9 @@ enum Command {
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Identity resolution on CSV files: dedupe, link, screen against a watchlist.
+    #[command(subcommand)]
+    Match(matching::MatchCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +143,13 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    if let Command::Match(command) = cli.command {
+        // Files in, files out: no configuration, database or async runtime.
+        return matching::run(command).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -209,6 +220,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::CheckConfig => check_config(&config).await,
         Command::Admin(cmd) => admin(&config, cmd).await,
+        Command::Match(command) => matching::run(command),
         Command::Audit(AuditCommand::Verify) => {
             let svc = service(&config).await?;
             let report = svc.verify_audit_chain(&Actor::Operator).await?;

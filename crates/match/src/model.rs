@@ -1,0 +1,302 @@
+//! The Fellegi-Sunter model: for each comparison level, how much more often true matches
+//! reach it (m) than random pairs do (u). u is measured on random pairs; m and the share of
+//! matches among candidates are estimated by expectation-maximisation without labels. Exact
+//! name agreement is weighed by how common the name is (term-frequency adjustment).
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::blocking::{Blocks, Mode, RULES};
+use crate::compare::{COMPARISONS, Gamma, MAX_LEVELS, N_COMPARISONS, NAME_EXACT, UNKNOWN, compare};
+use crate::record::Prepared;
+
+/// Random pairs drawn to measure u.
+const U_SAMPLE: usize = 1_000_000;
+const EM_ITERATIONS: usize = 60;
+/// Candidate pairs EM learns from, at most (about).
+const TRAINING_PAIRS: u64 = 5_000_000;
+/// Smallest probability kept for m or u, so that no level is ever impossible.
+const FLOOR: f64 = 1e-6;
+
+/// Learned weights.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Share of candidate pairs that are matches (estimated by EM).
+    pub lambda: f64,
+    /// Probability that two records drawn at random are the same person: the prior for
+    /// scoring, consistent with u measured on random pairs.
+    pub prior: f64,
+    pub m: [[f64; MAX_LEVELS]; N_COMPARISONS],
+    pub u: [[f64; MAX_LEVELS]; N_COMPARISONS],
+    /// How many records carry each exact given name / surname (keys are token-text hashes).
+    given_counts: FxHashMap<u64, u32>,
+    surname_counts: FxHashMap<u64, u32>,
+    records: usize,
+}
+
+/// A scored pair: its level per comparison and the weight (log2 Bayes factor) each contributed.
+#[derive(Debug, Clone, Copy)]
+pub struct Score {
+    pub probability: f64,
+    pub gamma: Gamma,
+    pub weights: [f64; N_COMPARISONS],
+    pub swapped: bool,
+}
+
+fn levels(c: usize) -> usize {
+    COMPARISONS[c].levels().len()
+}
+
+/// Small deterministic generator for sampling (reproducible runs).
+struct SplitMix(u64);
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn text_key(text: &str) -> u64 {
+    crate::record::key_of(text)
+}
+
+impl Model {
+    /// Estimates the model from the records and their candidate pairs.
+    pub fn train(records: &[Prepared], blocks: &Blocks, mode: Mode) -> Model {
+        let mut given_counts = FxHashMap::default();
+        let mut surname_counts = FxHashMap::default();
+        for p in records {
+            if !p.given.is_empty() {
+                *given_counts.entry(text_key(&p.given_text)).or_insert(0) += 1;
+            }
+            if !p.surname.is_empty() {
+                *surname_counts.entry(text_key(&p.surname_text)).or_insert(0) += 1;
+            }
+        }
+        let mut model = Model {
+            lambda: 0.1,
+            prior: 0.0,
+            m: [[0.0; MAX_LEVELS]; N_COMPARISONS],
+            u: estimate_u(records, mode),
+            given_counts,
+            surname_counts,
+            records: records.len(),
+        };
+        for c in 0..N_COMPARISONS {
+            // Start m rising with the level: the top level most likely for matches.
+            let n = levels(c);
+            let total: f64 = (0..n).map(|l| 2f64.powi(2 * l as i32)).sum();
+            for l in 0..n {
+                model.m[c][l] = 2f64.powi(2 * l as i32) / total;
+            }
+        }
+        // EM needs pattern frequencies, not every pair: beyond a few million candidates a
+        // fixed pseudo-random share of them (chosen by pair, so runs repeat) is enough.
+        let share = (TRAINING_PAIRS as f64 / blocks.upper_bound().max(1) as f64).min(1.0);
+        let cut = (share * u64::MAX as f64) as u64;
+        let patterns = blocks
+            .pairs()
+            .filter(|&(_, i, j)| share >= 1.0 || crate::record::key_of(&(i, j)) <= cut)
+            .fold(
+                FxHashMap::default,
+                |mut counts: FxHashMap<(u8, Gamma), u64>, (rule, i, j)| {
+                    let (gamma, _) = compare(&records[i as usize], &records[j as usize]);
+                    *counts.entry((rule, gamma)).or_insert(0) += 1;
+                    counts
+                },
+            )
+            .reduce(FxHashMap::default, |mut a, b| {
+                for (k, v) in b {
+                    *a.entry(k).or_insert(0) += v;
+                }
+                a
+            });
+        let patterns: Vec<((u8, Gamma), u64)> = patterns.into_iter().collect();
+        let expected = model.expectation_maximisation(&patterns) / share;
+        let all_pairs = match mode {
+            Mode::Dedupe => (records.len() as f64) * (records.len().saturating_sub(1) as f64) / 2.0,
+            Mode::Link { left } => (left as f64) * (records.len().saturating_sub(left) as f64),
+        };
+        model.prior = (expected / all_pairs.max(1.0)).clamp(1e-12, 0.5);
+        model
+    }
+
+    /// EM over the candidates' comparison patterns, u fixed. A rule that demanded agreement
+    /// on some fields says nothing about how often matches agree on them, so its pairs do not
+    /// count towards those fields' m. Returns the expected number of matches.
+    fn expectation_maximisation(&mut self, patterns: &[((u8, Gamma), u64)]) -> f64 {
+        let mut expected = 0.0;
+        for _ in 0..EM_ITERATIONS {
+            let mut matched = [[0.0f64; MAX_LEVELS]; N_COMPARISONS];
+            let (mut match_total, mut all_total) = (0.0, 0.0);
+            for ((rule, gamma), count) in patterns {
+                let count = *count as f64;
+                let logit = (self.lambda / (1.0 - self.lambda)).log2()
+                    + (0..N_COMPARISONS)
+                        .map(|c| self.weight(c, gamma[c], None))
+                        .sum::<f64>();
+                let p = 1.0 / (1.0 + (-logit).exp2());
+                match_total += p * count;
+                all_total += count;
+                let uses = RULES[*rule as usize].uses;
+                for (c, &level) in gamma.iter().enumerate() {
+                    if level != UNKNOWN && !uses.contains(&COMPARISONS[c]) {
+                        matched[c][level as usize] += p * count;
+                    }
+                }
+            }
+            let previous = self.m;
+            self.lambda = (match_total / all_total.max(1.0)).clamp(FLOOR, 1.0 - FLOOR);
+            expected = match_total;
+            for (c, row) in matched.iter().enumerate() {
+                let sum: f64 = row.iter().sum();
+                if sum > 0.0 {
+                    for (m, count) in self.m[c].iter_mut().zip(row).take(levels(c)) {
+                        *m = (count / sum).max(FLOOR);
+                    }
+                }
+            }
+            let change = previous
+                .iter()
+                .flatten()
+                .zip(self.m.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            if change < 1e-7 {
+                break;
+            }
+        }
+        expected
+    }
+
+    fn weight(&self, c: usize, level: i8, tf: Option<f64>) -> f64 {
+        if level == UNKNOWN {
+            return 0.0;
+        }
+        let l = level as usize;
+        let u = match tf {
+            // The chance that a random record carries this very name, instead of the average
+            // chance of an exact name match: rare names weigh more, common ones less.
+            Some(tf) if level == NAME_EXACT => tf,
+            _ => self.u[c][l],
+        };
+        (self.m[c][l] / u.max(FLOOR)).log2()
+    }
+
+    fn term_frequency(&self, counts: &FxHashMap<u64, u32>, text: &str) -> Option<f64> {
+        let n = *counts.get(&text_key(text))?;
+        Some(f64::from(n) / self.records.max(1) as f64)
+    }
+
+    /// Scores a pair of prepared records.
+    pub fn score(&self, a: &Prepared, b: &Prepared) -> Score {
+        let (gamma, swapped) = compare(a, b);
+        let tf = [
+            (gamma[0] == NAME_EXACT)
+                .then(|| self.term_frequency(&self.given_counts, &a.given_text))
+                .flatten(),
+            (gamma[1] == NAME_EXACT)
+                .then(|| self.term_frequency(&self.surname_counts, &a.surname_text))
+                .flatten(),
+        ];
+        let mut weights = [0.0; N_COMPARISONS];
+        for (c, w) in weights.iter_mut().enumerate() {
+            *w = self.weight(c, gamma[c], tf.get(c).copied().flatten());
+        }
+        let total = (self.prior / (1.0 - self.prior)).log2() + weights.iter().sum::<f64>();
+        Score {
+            probability: 1.0 / (1.0 + (-total).exp2()),
+            gamma,
+            weights,
+            swapped,
+        }
+    }
+}
+
+impl Score {
+    /// What a caseworker reads: each known field's level and its weight, strongest first.
+    /// Says how fields compare, never what they contain.
+    pub fn explanation(&self) -> String {
+        let mut parts: Vec<(usize, f64)> = (0..N_COMPARISONS)
+            .filter(|&c| self.gamma[c] != UNKNOWN)
+            .map(|c| (c, self.weights[c]))
+            .collect();
+        parts.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        let mut text: Vec<String> = parts
+            .iter()
+            .map(|&(c, w)| {
+                format!(
+                    "{} {} ({:+.1})",
+                    COMPARISONS[c].name(),
+                    COMPARISONS[c].levels()[self.gamma[c] as usize],
+                    w
+                )
+            })
+            .collect();
+        if self.swapped {
+            text.push("given name and surname exchanged".to_owned());
+        }
+        text.join("; ")
+    }
+}
+
+/// u: how often random pairs (almost all non-matches) reach each level.
+fn estimate_u(records: &[Prepared], mode: Mode) -> [[f64; MAX_LEVELS]; N_COMPARISONS] {
+    let (left, right) = match mode {
+        Mode::Dedupe => (0..records.len(), 0..records.len()),
+        Mode::Link { left } => (0..left, left..records.len()),
+    };
+    let mut u = [[0.0; MAX_LEVELS]; N_COMPARISONS];
+    if left.is_empty() || right.is_empty() || records.len() < 2 {
+        for (c, row) in u.iter_mut().enumerate() {
+            row[..levels(c)].fill(1.0 / levels(c) as f64);
+        }
+        return u;
+    }
+    let mut rng = SplitMix(0x5EED_0F9A_55A6);
+    let samples: Vec<(usize, usize)> = (0..U_SAMPLE)
+        .filter_map(|_| {
+            let i = left.start + rng.below(left.len());
+            let j = right.start + rng.below(right.len());
+            (i != j).then_some((i, j))
+        })
+        .collect();
+    let counts = samples
+        .par_iter()
+        .fold(
+            || [[0u64; MAX_LEVELS]; N_COMPARISONS],
+            |mut counts, &(i, j)| {
+                let (gamma, _) = compare(&records[i], &records[j]);
+                for (c, &level) in gamma.iter().enumerate() {
+                    if level != UNKNOWN {
+                        counts[c][level as usize] += 1;
+                    }
+                }
+                counts
+            },
+        )
+        .reduce(
+            || [[0u64; MAX_LEVELS]; N_COMPARISONS],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().flatten().zip(b.iter().flatten()) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    for (c, row) in counts.iter().enumerate() {
+        let n = levels(c);
+        let total: u64 = row.iter().sum();
+        for l in 0..n {
+            // Half a pair per level: a level never seen among random pairs is rare, not impossible.
+            u[c][l] = (row[l] as f64 + 0.5) / (total as f64 + 0.5 * n as f64);
+        }
+    }
+    u
+}
