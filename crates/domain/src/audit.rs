@@ -65,6 +65,9 @@ actions! {
     FilterSaved => "filter.save", false;
     CasesImported => "case.import", false;
     CasesExported => "case.export", true;
+    WatchlistUploaded => "watchlist.upload", false;
+    ScreeningHitsListed => "screening.list", true;
+    ScreeningHitReviewed => "screening.review", false;
 }
 
 /// How the action reached Passage.

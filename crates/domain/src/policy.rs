@@ -48,6 +48,7 @@ permissions! {
     ReportsView => "reports.view", true, "Produce and download reports";
     FormsManage => "forms.manage", false, "Upload programme forms and workflows";
     DataProtectionOversee => "data_protection.oversee", true, "Review break-glass access, consent and retention";
+    WatchlistsManage => "watchlists.manage", false, "Upload the watchlists border crossings are screened against";
 }
 
 impl fmt::Display for Permission {

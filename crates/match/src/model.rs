@@ -11,7 +11,7 @@ use crate::compare::{COMPARISONS, Gamma, MAX_LEVELS, N_COMPARISONS, NAME_EXACT, 
 use crate::record::Prepared;
 
 /// Random pairs drawn to measure u.
-const U_SAMPLE: usize = 1_000_000;
+const U_SAMPLE: usize = 300_000;
 const EM_ITERATIONS: usize = 60;
 /// Candidate pairs EM learns from, at most (about).
 const TRAINING_PAIRS: u64 = 5_000_000;

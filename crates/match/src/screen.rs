@@ -414,14 +414,25 @@ impl Scored {
     /// Names kinds of agreement, never the names.
     fn explanation(&self) -> String {
         let k = self.kinds;
+        let how: Vec<String> = [
+            (k[0], "exact"),
+            (k[1], "variant spelling"),
+            (k[2], "sound alike"),
+            (k[3], "close spelling"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        let detail = if how.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", how.join(", "))
+        };
         let mut notes = vec![format!(
-            "{} of {} name parts matched ({} exact, {} variant spelling, {} sound alike, {} close spelling)",
+            "{} of {} name parts matched{detail}",
             self.parts - k[4],
-            self.parts,
-            k[0],
-            k[1],
-            k[2],
-            k[3]
+            self.parts
         )];
         let say = |value: Option<bool>, what: &str, yes: &str, no: &str| {
             value.map(|v| format!("{what} {}", if v { yes } else { no }))

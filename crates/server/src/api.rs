@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/stage", axum::routing::post(move_case))
         .merge(crate::api_casework::routes())
         .merge(crate::transfer::api_routes())
+        .merge(crate::screening::api_routes())
         .fallback(|| async {
             ApiError::Refused(
                 StatusCode::NOT_FOUND,
@@ -89,6 +90,7 @@ pub fn openapi_document() -> String {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::api_casework::CaseWorkDoc::openapi());
     doc.merge(crate::transfer::TransferDoc::openapi());
+    doc.merge(crate::screening::ScreeningDoc::openapi());
     doc.to_pretty_json().unwrap_or_default()
 }
 

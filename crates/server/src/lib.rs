@@ -13,6 +13,7 @@ mod forms;
 mod metrics;
 mod pages;
 mod register;
+mod screening;
 mod security;
 mod transfer;
 
@@ -64,6 +65,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(cases::routes())
         .merge(transfer::routes())
         .merge(activity::routes())
+        .merge(screening::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

@@ -58,6 +58,7 @@ pub struct Chrome {
     pub show_orgs: bool,
     pub show_users: bool,
     pub show_audit: bool,
+    pub show_screening: bool,
 }
 
 impl Chrome {
@@ -69,6 +70,7 @@ impl Chrome {
             show_users: who.actor.has_anywhere(Permission::MembersManage)
                 || who.actor.has_anywhere(Permission::InstallationManage),
             show_audit: who.actor.has_anywhere(Permission::AuditView),
+            show_screening: who.actor.has_anywhere(Permission::CrossingsView),
         }
     }
 }

@@ -454,17 +454,29 @@ impl Passage {
                 closed: false,
             };
             let index = index_entries(&form, &record, &search);
-            let event = self
+            // Border crossings are screened against the organisation's watchlists as they are
+            // recorded; the hits are saved with the crossing.
+            let hits = match (
+                programme == crate::screening::CROSSINGS,
+                crate::persons::identity_of(&record),
+            ) {
+                (true, Some(identity)) => self.screen_traveller(org, &identity),
+                _ => Vec::new(),
+            };
+            let mut event = self
                 .event(ctx, AuditAction::CaseRegistered, actor.user_id())
                 .org(Some(org))
                 .target("case", id)
                 .detail("programme", programme)
                 .detail("form_version", form_version);
-            prepared.push((stored, person, index, event, record));
+            if programme == crate::screening::CROSSINGS {
+                event = event.detail("screening_hits", hits.len());
+            }
+            prepared.push((stored, person, index, event, record, hits));
         }
         let mut tx = self.db.begin().await?;
         let mut out = Vec::with_capacity(prepared.len());
-        for (stored, person, index, event, record) in prepared {
+        for (stored, person, index, event, record, hits) in prepared {
             let person_id = match person {
                 PersonLink::Existing(p) => Some(self.person_of_org(&mut tx.conn(), p, org).await?.id),
                 PersonLink::New(new) => {
@@ -481,6 +493,7 @@ impl Passage {
             };
             cases::insert(&mut tx.conn(), &stored).await?;
             cases::insert_index(&mut tx.conn(), stored.id, &index).await?;
+            self.store_hits(&mut tx.conn(), stored.id, hits, now).await?;
             audit::append(&mut tx.conn(), &event).await?;
             out.push(record_of(stored, record));
         }

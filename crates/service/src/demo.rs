@@ -3,7 +3,7 @@
 
 use crate::error::ServiceError;
 use crate::{Ctx, NewUser, Passage};
-use passage_domain::{Actor, AuditAction, Role};
+use passage_domain::{Actor, AuditAction, OrgId, Role};
 use passage_store::{audit, orgs};
 
 /// (name, kind) of the demo organisations; the first hosts the installation.
@@ -147,6 +147,33 @@ impl Passage {
         Ok(created)
     }
 
+    /// A fictional alert list for the border post, so that some demo crossings are flagged
+    /// (about one in nine: the generated travellers' names are drawn from the same lists).
+    async fn seed_demo_watchlist(&self, org: OrgId) -> Result<(), ServiceError> {
+        if !self.watchlists(&Actor::Operator, org).await?.is_empty() {
+            return Ok(());
+        }
+        use passage_xlsform::fill::{FAMILY, GIVEN};
+        let mut csv = String::from("id,given_name,surname,list,reason\n");
+        for (g, given) in GIVEN[..16].iter().enumerate() {
+            for (f, family) in FAMILY[..16].iter().enumerate() {
+                csv.push_str(&format!(
+                    "DEMO-{:03},Demo {given},Demo {family},Demo alert list (fictional),fictional entry\n",
+                    g * 16 + f + 1
+                ));
+            }
+        }
+        self.upload_watchlist(
+            &Actor::Operator,
+            &Ctx::cli(),
+            org,
+            "Demo alert list (fictional)",
+            csv.as_bytes(),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Deterministic: the same records every time. Cases are owned by the host organisation,
     /// border crossings by the immigration service.
     async fn generate_demo_cases(
@@ -173,6 +200,9 @@ impl Passage {
                 continue;
             };
             let org = if programme == "border" { immigration } else { host };
+            if programme == crate::screening::CROSSINGS {
+                self.seed_demo_watchlist(org).await?;
+            }
             let stages = self.stages(programme).to_vec();
             let staff = self.caseworkers(&Actor::Operator, org).await?;
             let mut i = 0;

@@ -10,6 +10,7 @@ mod error;
 mod forms;
 mod organisations;
 mod persons;
+mod screening;
 mod sessions;
 mod transfer;
 mod workflow;
@@ -39,6 +40,7 @@ pub use passage_store::workflow::{HistoryEntry, Stage};
 pub use passage_xlsform::FormError;
 pub use passage_xlsform::check::{Instance, Problem};
 pub use persons::{Identity, PERSON_FIELDS, PersonRecord, display_name, identity_of, name_tokens};
+pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use sessions::{Authenticated, NewSession};
 pub use transfer::{
     EXPORT_COLUMNS, ExportFile, ImportReport, MAX_IMPORT_ROWS, MAX_LISTED_PROBLEMS, RowProblem, SheetFormat,
@@ -107,6 +109,8 @@ pub struct Passage {
     master: Arc<MasterKey>,
     /// Parsed form versions by id (versions are immutable).
     forms: Arc<RwLock<HashMap<uuid::Uuid, Arc<passage_xlsform::Form>>>>,
+    /// Each organisation's watchlists, indexed in memory (rebuilt at start and on upload).
+    screening: Arc<std::sync::RwLock<screening::Lists>>,
 }
 
 /// Reference data that changes only with a migration, loaded once at start.
@@ -141,6 +145,7 @@ impl Passage {
             let stages = passage_store::workflow::stages(&mut tx.conn(), &p.code).await?;
             reference.stages.insert(p.code, stages);
         }
+        let lists = screening::load_all(&mut tx.conn(), &master).await?;
         tx.commit().await?;
         Ok(Self {
             db,
@@ -151,6 +156,7 @@ impl Passage {
             reference: Arc::new(reference),
             master: Arc::new(master),
             forms: Arc::default(),
+            screening: Arc::new(std::sync::RwLock::new(lists)),
         })
     }
 

@@ -13,6 +13,7 @@ pub mod forms;
 pub mod orgs;
 pub mod persons;
 pub mod places;
+pub mod screening;
 pub mod users;
 pub mod workflow;
 

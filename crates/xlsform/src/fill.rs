@@ -27,7 +27,7 @@ impl Seed {
 
 // Names common in Liberia and its neighbours, so that generated volumes have a realistic spread
 // of namesakes (every generated name is prefixed "Demo").
-const GIVEN: [&str; 48] = [
+pub const GIVEN: [&str; 48] = [
     "Musu",
     "Kpana",
     "Jallah",
@@ -77,7 +77,7 @@ const GIVEN: [&str; 48] = [
     "Saye",
     "Zoegar",
 ];
-const FAMILY: [&str; 48] = [
+pub const FAMILY: [&str; 48] = [
     "Kollie",
     "Flomo",
     "Kamara",
