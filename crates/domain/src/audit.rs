@@ -62,6 +62,7 @@ actions! {
     ReferralViewed => "referral.view", true;
     ReferralsListed => "referral.list", false;
     PersonViewed => "person.view", true;
+    PersonsMatched => "person.match", true;
     FilterSaved => "filter.save", false;
     CasesImported => "case.import", false;
     CasesExported => "case.export", true;

@@ -152,6 +152,53 @@ fn skeleton_and_year(p: &Prepared, part: &[crate::record::Token]) -> Option<u64>
     Some(key_of(&("skel", part.first()?.skeleton, p.birth?.year)))
 }
 
+/// The blocking keys of one record as text, stable across versions and platforms: for
+/// storing as keyed hashes in a database, so that candidates are found without reading
+/// anyone's name (the same rules as [`RULES`]).
+pub fn stored_keys(p: &Prepared) -> Vec<String> {
+    use crate::normalize::{canonical, skeleton};
+    use crate::record::phonetic_code;
+    let mut keys = Vec::new();
+    let (given, surname) = (
+        p.given.first().map(|t| &*t.text),
+        p.surname.first().map(|t| &*t.text),
+    );
+    if let (Some(g), Some(s)) = (given, surname) {
+        let (a, b) = (phonetic_code(g), phonetic_code(s));
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        keys.push(format!("sound:{low}|{high}"));
+        keys.push(format!("variant:{}|{}", canonical(g), canonical(s)));
+    }
+    if let Some(b) = p.birth.filter(|b| b.day > 0 && !b.estimated) {
+        let date = format!("{:04}{:02}{:02}", b.year, b.month, b.day);
+        let (gi, si) = (
+            given.and_then(|g| g.chars().next()),
+            surname.and_then(|s| s.chars().next()),
+        );
+        if let Some(i) = gi {
+            keys.push(format!("dob-given:{date}{i}"));
+        }
+        if let Some(i) = si {
+            keys.push(format!("dob-surname:{date}{i}"));
+        }
+    }
+    if let Some(year) = p.birth.map(|b| b.year) {
+        if let Some(s) = surname {
+            keys.push(format!("skeleton-surname:{}|{year}", skeleton(s)));
+        }
+        if let Some(g) = given {
+            keys.push(format!("skeleton-given:{}|{year}", skeleton(g)));
+        }
+    }
+    if let Some(d) = &p.document {
+        keys.push(format!("document:{d}"));
+    }
+    if let Some(phone) = &p.phone {
+        keys.push(format!("phone:{phone}"));
+    }
+    keys
+}
+
 /// Which records are compared with which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -66,7 +66,60 @@ fn text_key(text: &str) -> u64 {
     crate::record::key_of(text)
 }
 
+/// m and u of [`Model::standard`], per comparison, lowest level first.
+const STANDARD: [([f64; MAX_LEVELS], [f64; MAX_LEVELS]); N_COMPARISONS] = [
+    // given name: different, weak, sounds alike, close, variant, exact
+    (
+        [0.02, 0.03, 0.06, 0.10, 0.14, 0.65],
+        [0.90, 0.06, 0.02, 0.01, 0.005, 0.005],
+    ),
+    // surname
+    (
+        [0.02, 0.03, 0.06, 0.10, 0.14, 0.65],
+        [0.93, 0.04, 0.015, 0.008, 0.004, 0.003],
+    ),
+    // date of birth: different, 5 years, 2 years, same year partial, one edit/swap, exact
+    (
+        [0.01, 0.04, 0.08, 0.12, 0.10, 0.65],
+        [0.80, 0.12, 0.06, 0.015, 0.004, 0.001],
+    ),
+    ([0.02, 0.98, 0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0, 0.0, 0.0]),
+    ([0.05, 0.95, 0.0, 0.0, 0.0, 0.0], [0.6, 0.4, 0.0, 0.0, 0.0, 0.0]),
+    ([0.2, 0.1, 0.7, 0.0, 0.0, 0.0], [0.95, 0.03, 0.02, 0.0, 0.0, 0.0]),
+    // phone and document: people change phones; a typo is one character
+    (
+        [0.4, 0.05, 0.55, 0.0, 0.0, 0.0],
+        [0.9999, 0.00005, 0.00005, 0.0, 0.0, 0.0],
+    ),
+    (
+        [0.15, 0.1, 0.75, 0.0, 0.0, 0.0],
+        [0.99999, 0.000005, 0.000005, 0.0, 0.0, 0.0],
+    ),
+    ([0.3, 0.2, 0.2, 0.3, 0.0, 0.0], [0.7, 0.2, 0.07, 0.03, 0.0, 0.0]),
+];
+
 impl Model {
+    /// Fixed weights for judging one new registration against the few existing persons its
+    /// keys find, where there is no batch to learn from: set by hand in line with what EM
+    /// learns on FEBRL and the synthetic West African set (BENCHMARKS.md), with a prior of 1 in
+    /// 100. Name frequencies are not known here, so common names weigh as much as rare ones.
+    pub fn standard() -> Model {
+        let mut model = Model {
+            lambda: 0.01,
+            prior: 0.01,
+            m: [[0.0; MAX_LEVELS]; N_COMPARISONS],
+            u: [[0.0; MAX_LEVELS]; N_COMPARISONS],
+            given_counts: FxHashMap::default(),
+            surname_counts: FxHashMap::default(),
+            records: 0,
+        };
+        for (c, (m, u)) in STANDARD.iter().enumerate() {
+            model.m[c] = *m;
+            model.u[c] = *u;
+        }
+        model
+    }
+
     /// Estimates the model from the records and their candidate pairs.
     pub fn train(records: &[Prepared], blocks: &Blocks, mode: Mode) -> Model {
         let mut given_counts = FxHashMap::default();
@@ -190,6 +243,9 @@ impl Model {
     }
 
     fn term_frequency(&self, counts: &FxHashMap<u64, u32>, text: &str) -> Option<f64> {
+        if self.records == 0 {
+            return None;
+        }
         let n = *counts.get(&text_key(text))?;
         Some(f64::from(n) / self.records.max(1) as f64)
     }

@@ -85,12 +85,17 @@ pub fn key_of<T: Hash + ?Sized>(value: &T) -> u64 {
     HASHER.hash_one(value).max(1)
 }
 
+/// The Double Metaphone code of a normalised token.
+pub fn phonetic_code(text: &str) -> String {
+    METAPHONE.encode(text)
+}
+
 impl Token {
     pub fn new(text: &str) -> Token {
         Token {
             exact: key_of(text),
             variant: key_of(canonical(text)),
-            phonetic: key_of(&METAPHONE.encode(text)),
+            phonetic: key_of(&phonetic_code(text)),
             skeleton: key_of(&skeleton(text)),
             text: text.into(),
         }

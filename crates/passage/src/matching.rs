@@ -268,6 +268,29 @@ pub fn run(command: MatchCommand) -> Result<ExitCode> {
             let hits = index.screen_all(&records, threshold, &bars);
             let screen_time = screened.elapsed().as_secs_f64();
             bars.bar.finish_and_clear();
+            if bars.timing {
+                // One traveller at a time, as at a border post: the latency an officer waits.
+                let mut each: Vec<f64> = records
+                    .iter()
+                    .map(|q| {
+                        let start = Instant::now();
+                        let _ = index.screen(q, threshold);
+                        start.elapsed().as_secs_f64() * 1000.0
+                    })
+                    .collect();
+                each.sort_by(f64::total_cmp);
+                let at = |p: f64| {
+                    each.get(((each.len() as f64 * p) as usize).min(each.len().saturating_sub(1)))
+                        .copied()
+                        .unwrap_or(0.0)
+                };
+                eprintln!(
+                    "one query at a time: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                    at(0.5),
+                    at(0.99),
+                    at(1.0)
+                );
+            }
             let total: usize = hits.iter().map(Vec::len).sum();
             let rows = records.iter().zip(&hits).flat_map(|(query, hits)| {
                 hits.iter().map(|hit| {

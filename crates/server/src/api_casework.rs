@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/documents/{doc}", get(download_document))
         .route("/cases/{id}/referrals", post(refer_case))
         .route("/persons/{id}", get(get_person))
+        .route("/organisations/{org}/persons/similar", post(similar_persons))
         .route("/referrals", get(list_referrals))
         .route("/referrals/{id}", get(get_referral))
         .route("/referrals/{id}/answer", post(answer_referral))
@@ -54,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         download_document,
         refer_case,
         get_person,
+        similar_persons,
         list_referrals,
         get_referral,
         answer_referral,
@@ -75,6 +77,8 @@ pub fn routes() -> Router<AppState> {
         ReferralOut,
         AnswerIn,
         PersonOut,
+        IdentityIn,
+        SimilarOut,
         IdOut
     ))
 )]
@@ -759,4 +763,71 @@ async fn get_person(
         identity: p.identity,
         cases: p.cases.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// Who is being registered, as far as known (any field may be left out).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct IdentityIn {
+    given_name: Option<String>,
+    middle_name: Option<String>,
+    surname: Option<String>,
+    /// YYYY-MM-DD, YYYY-MM or YYYY.
+    date_of_birth: Option<String>,
+    sex: Option<String>,
+    nationality: Option<String>,
+    phone: Option<String>,
+    document_number: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SimilarOut {
+    person_id: String,
+    name: String,
+    /// Match probability (0.5–1).
+    probability: f64,
+    /// Which fields agreed, how, and how much each weighed; no values.
+    explanation: String,
+}
+
+#[utoipa::path(post, path = "/organisations/{org}/persons/similar", tag = "persons",
+    summary = "Before registering someone: the organisation's persons who may be them (at most five, most likely first, with reasons)",
+    params(("org" = String, Path, description = "Organisation id")), request_body = IdentityIn,
+    responses((status = 200, body = [SimilarOut]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn similar_persons(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<IdentityIn>,
+) -> Result<Json<Vec<SimilarOut>>, ApiError> {
+    let org = OrgId::from_uuid(parse_id(&org)?);
+    let identity: passage_service::Identity = [
+        ("given_name", body.given_name),
+        ("middle_name", body.middle_name),
+        ("surname", body.surname),
+        ("date_of_birth", body.date_of_birth),
+        ("sex", body.sex),
+        ("nationality", body.nationality),
+        ("phone", body.phone),
+        ("document_number", body.document_number),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.trim().is_empty()).map(|v| (k.to_owned(), v)))
+    .collect();
+    let similar = state
+        .svc
+        .similar_persons(&who.actor, &ctx, org, &identity)
+        .await?;
+    Ok(Json(
+        similar
+            .into_iter()
+            .map(|s| SimilarOut {
+                person_id: s.id.to_string(),
+                name: s.name,
+                probability: s.probability,
+                explanation: s.explanation,
+            })
+            .collect(),
+    ))
 }

@@ -81,6 +81,8 @@ struct RegisterPage {
     /// Set when a submission was refused; `problems` lists those not shown at an input.
     refused: bool,
     problems: Vec<String>,
+    /// Existing persons this new case may be about, shown before saving.
+    similar: Vec<passage_service::SimilarPerson>,
 }
 
 impl RegisterPage {
@@ -136,6 +138,20 @@ async fn page(
     answers: &Instance,
     errors: &BTreeMap<String, String>,
     status: StatusCode,
+) -> Result<Response, PageError> {
+    page_with_similar(state, ctx, who, target, answers, errors, status, Vec::new()).await
+}
+
+#[allow(clippy::too_many_arguments)] // the page's whole state; one caller besides `page`
+async fn page_with_similar(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &Authenticated,
+    target: &Target,
+    answers: &Instance,
+    errors: &BTreeMap<String, String>,
+    status: StatusCode,
+    similar: Vec<passage_service::SimilarPerson>,
 ) -> Result<Response, PageError> {
     let (programme, org, version_id, action, editing, person) = match target {
         Target::New {
@@ -226,6 +242,7 @@ async fn page(
             widgets,
             refused: !errors.is_empty(),
             problems,
+            similar,
         },
     )
 }
@@ -462,6 +479,8 @@ struct Posted {
     org: Option<String>,
     person: Option<String>,
     revision: Option<i64>,
+    /// The user chose to register a new person despite similar ones.
+    new_person: bool,
 }
 
 fn parse_posted(body: &[u8]) -> Posted {
@@ -474,6 +493,7 @@ fn parse_posted(body: &[u8]) -> Posted {
             "_remove" => posted.remove = Some(v.into_owned()),
             "_org" => posted.org = Some(v.into_owned()),
             "_person" => posted.person = Some(v.into_owned()),
+            "_new_person" => posted.new_person = true,
             "_revision" => posted.revision = v.parse().ok(),
             key if key.starts_with("_count.") => {
                 counts.push((
@@ -536,6 +556,30 @@ async fn save(
             StatusCode::OK,
         )
         .await;
+    }
+    // Before a new person is registered, show who they may already be.
+    if let Target::New {
+        org, person: None, ..
+    } = &target
+        && !posted.new_person
+    {
+        let similar = state
+            .svc
+            .similar_persons_for_answers(&who.actor, ctx, *org, &posted.answers)
+            .await?;
+        if !similar.is_empty() {
+            return page_with_similar(
+                state,
+                ctx,
+                who,
+                &target,
+                &posted.answers,
+                &BTreeMap::new(),
+                StatusCode::OK,
+                similar,
+            )
+            .await;
+        }
     }
     let saved = match &target {
         Target::New {

@@ -39,7 +39,9 @@ pub use passage_store::users::{Member, RoleInfo, User};
 pub use passage_store::workflow::{HistoryEntry, Stage};
 pub use passage_xlsform::FormError;
 pub use passage_xlsform::check::{Instance, Problem};
-pub use persons::{Identity, PERSON_FIELDS, PersonRecord, display_name, identity_of, name_tokens};
+pub use persons::{
+    Identity, PERSON_FIELDS, PersonRecord, SimilarPerson, display_name, identity_of, name_tokens,
+};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use sessions::{Authenticated, NewSession};
 pub use transfer::{

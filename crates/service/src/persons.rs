@@ -125,8 +125,54 @@ fn index_entries(key: &SearchKey, identity: &Identity) -> Vec<(String, Vec<u8>)>
             out.push((field.to_owned(), key.index(field, &v).to_vec()));
         }
     }
+    out.extend(
+        match_keys(key, identity)
+            .into_iter()
+            .map(|h| ("match".to_owned(), h)),
+    );
     out
 }
+
+/// The identity as the matcher reads it.
+pub(crate) fn match_record(identity: &Identity) -> passage_match::Record {
+    let get = |k: &str| identity.get(k).cloned().unwrap_or_default();
+    passage_match::Record {
+        given_name: get("given_name"),
+        middle_name: get("middle_name"),
+        surname: get("surname"),
+        full_name: get("other_names"),
+        date_of_birth: get("date_of_birth"),
+        sex: get("sex"),
+        nationality: get("nationality"),
+        phone: get("phone"),
+        document_number: get("document_number"),
+        ..passage_match::Record::default()
+    }
+}
+
+/// Keyed hashes of the matcher's blocking keys: likely duplicates are found through these
+/// without decrypting anyone.
+fn match_keys(key: &SearchKey, identity: &Identity) -> Vec<Vec<u8>> {
+    let (prepared, _) = passage_match::Prepared::new(&match_record(identity));
+    passage_match::blocking::stored_keys(&prepared)
+        .iter()
+        .map(|k| key.index("match", k).to_vec())
+        .collect()
+}
+
+/// An existing person who may be the one being registered, and why.
+#[derive(Debug, Clone)]
+pub struct SimilarPerson {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub probability: f64,
+    /// Which fields agreed and how much each weighed; no values.
+    pub explanation: String,
+}
+
+/// Candidates compared at most, and shown at most.
+const MATCH_CANDIDATES: i64 = 50;
+const MATCH_SHOWN: usize = 5;
 
 /// The hashes a name search looks for (every word must match).
 pub(crate) fn name_query(key: &SearchKey, text: &str) -> Vec<Vec<u8>> {
@@ -226,6 +272,66 @@ impl Passage {
             out.insert(p.id, display_name(&self.open_identity(&p)?));
         }
         Ok(out)
+    }
+
+    /// Persons of `org` who may be the person described, most likely first (at most five, each
+    /// with a match probability of at least one half and the reasons). Candidates are found
+    /// through keyed hashes; only they are decrypted, in memory. Audited when any is shown.
+    pub async fn similar_persons(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        org: OrgId,
+        identity: &Identity,
+    ) -> Result<Vec<SimilarPerson>, ServiceError> {
+        authorize(actor, Permission::CasesView, Scope::Org(org))?;
+        let keys = match_keys(&self.master.search_key(), identity);
+        let stored = {
+            let mut pooled = self.db.acquire().await?;
+            let ids = persons::matching(&mut pooled.conn(), org, &keys, MATCH_CANDIDATES).await?;
+            persons::get_many(&mut pooled.conn(), &ids).await?
+        };
+        let model = passage_match::Model::standard();
+        let (wanted, _) = passage_match::Prepared::new(&match_record(identity));
+        let mut found = Vec::new();
+        for p in stored {
+            let existing = self.open_identity(&p)?;
+            let (candidate, _) = passage_match::Prepared::new(&match_record(&existing));
+            let score = model.score(&wanted, &candidate);
+            if score.probability >= 0.5 {
+                found.push(SimilarPerson {
+                    id: p.id,
+                    name: display_name(&existing),
+                    probability: score.probability,
+                    explanation: score.explanation(),
+                });
+            }
+        }
+        found.sort_by(|a, b| b.probability.total_cmp(&a.probability).then(a.id.cmp(&b.id)));
+        found.truncate(MATCH_SHOWN);
+        if !found.is_empty() {
+            let event = self
+                .event(ctx, AuditAction::PersonsMatched, actor.user_id())
+                .org(Some(org))
+                .detail("shown", found.len());
+            self.audit_read(&event).await?;
+        }
+        Ok(found)
+    }
+
+    /// [`Self::similar_persons`] for the identity in a programme's answers (none if they name
+    /// nobody).
+    pub async fn similar_persons_for_answers(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        org: OrgId,
+        answers: &Instance,
+    ) -> Result<Vec<SimilarPerson>, ServiceError> {
+        match identity_of(answers) {
+            Some(identity) => self.similar_persons(actor, ctx, org, &identity).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// A person with the cases of theirs the actor may read (audited).

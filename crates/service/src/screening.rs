@@ -222,17 +222,7 @@ impl Passage {
     /// Screens a traveller against the organisation's lists (no database access: the index is
     /// in memory).
     pub(crate) fn screen_traveller(&self, org: OrgId, identity: &Identity) -> Vec<PendingHit> {
-        let get = |k: &str| identity.get(k).cloned().unwrap_or_default();
-        let query = passage_match::Record {
-            given_name: get("given_name"),
-            middle_name: get("middle_name"),
-            surname: get("surname"),
-            full_name: get("other_names"),
-            date_of_birth: get("date_of_birth"),
-            sex: get("sex"),
-            nationality: get("nationality"),
-            ..passage_match::Record::default()
-        };
+        let query = crate::persons::match_record(identity);
         let Ok(lists) = self.screening.read() else {
             return Vec::new();
         };

@@ -117,3 +117,42 @@ pub async fn set_index(
     )?;
     crate::cases::insert_hashes(conn, "person_index (person_id, field, hash)", person, entries).await
 }
+
+/// Persons of `org` sharing at least one of these `match` keys (blocking keys as keyed hashes),
+/// most shared keys first: the candidates a new registration is compared with.
+pub async fn matching(
+    conn: &mut Conn<'_>,
+    org: OrgId,
+    hashes: &[Vec<u8>],
+    limit: i64,
+) -> Result<Vec<Uuid>, StoreError> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (3..hashes.len() + 3).map(|i| format!("${i}")).collect();
+    // Only placeholders are added to the text; the hashes are bound.
+    let sql = format!(
+        "select i.person_id from person_index i join persons p on p.id = i.person_id \
+         where p.owner_org = $1 and i.field = 'match' and i.hash in ({}) \
+         group by i.person_id order by count(*) desc, i.person_id limit $2",
+        marks.join(", ")
+    );
+    let sql = sqlx::AssertSqlSafe(sql.as_str());
+    let rows: Vec<(Uuid,)> = match conn {
+        Conn::Sqlite(c) => {
+            let mut q = sqlx::query_as::<_, (Uuid,)>(sql).bind(org.as_uuid()).bind(limit);
+            for h in hashes {
+                q = q.bind(h);
+            }
+            q.fetch_all(&mut **c).await
+        }
+        Conn::Postgres(c) => {
+            let mut q = sqlx::query_as::<_, (Uuid,)>(sql).bind(org.as_uuid()).bind(limit);
+            for h in hashes {
+                q = q.bind(h);
+            }
+            q.fetch_all(&mut **c).await
+        }
+    }?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
