@@ -112,6 +112,22 @@ pub fn find_matches(records: &[Prepared], mode: Mode, threshold: f64, progress: 
     }
 }
 
+/// Keeps each record's best link only, best pairs first: for linking two lists that each
+/// name a person once (two registries already deduplicated).
+pub fn one_to_one(pairs: &mut Vec<MatchedPair>) {
+    pairs.sort_by(|a, b| {
+        b.score
+            .probability
+            .total_cmp(&a.score.probability)
+            .then((a.left, a.right).cmp(&(b.left, b.right)))
+    });
+    let mut used = std::collections::HashSet::new();
+    pairs.retain(|p| {
+        !used.contains(&p.left) && !used.contains(&p.right) && used.insert(p.left) && used.insert(p.right)
+    });
+    pairs.sort_by_key(|p| (p.left, p.right));
+}
+
 /// Groups records into persons from a dedupe run's pairs: `result[i]` is the index of the
 /// first record of `i`'s group.
 pub fn clusters(records: &[Prepared], matches: &Matches, threshold: f64) -> Vec<u32> {
@@ -121,4 +137,94 @@ pub fn clusters(records: &[Prepared], matches: &Matches, threshold: f64) -> Vec<
         .map(|p| (p.left, p.right, p.score.probability))
         .collect();
     cluster::cluster(records, &pairs, &matches.model, threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, dob: &str, doc: &str) -> Record {
+        Record {
+            id: id.into(),
+            given_name: "Musu".into(),
+            surname: "Kollie".into(),
+            date_of_birth: dob.into(),
+            document_number: doc.into(),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn clusters_do_not_chain_two_people_through_a_record_that_resembles_both() {
+        let records = prepare(&[
+            person("a1", "1990-01-02", "LB100200"),
+            person("a2", "1990-01-02", "LB100200"),
+            person("c1", "1975-06-30", "LB900800"),
+            person("c2", "1975-06-30", "LB900800"),
+            person("b", "", ""),
+        ]);
+        let model = Model::standard();
+        let mut pairs = Vec::new();
+        for i in 0..records.len() {
+            for j in i + 1..records.len() {
+                let p = model.score(&records[i], &records[j]).probability;
+                if p >= 0.5 {
+                    pairs.push((i as u32, j as u32, p));
+                }
+            }
+        }
+        assert!(pairs.len() >= 6, "b resembles everyone: {pairs:?}");
+        let groups = cluster::cluster(&records, &pairs, &model, 0.5);
+        assert_eq!(groups[0], groups[1]);
+        assert_eq!(groups[2], groups[3]);
+        assert_ne!(groups[0], groups[2], "{groups:?}");
+    }
+
+    #[test]
+    fn one_to_one_keeps_each_records_best_link() {
+        let records = prepare(&[
+            person("a", "1990-01-02", ""),
+            person("b", "1990-01-02", ""),
+            person("c", "1990-01-03", ""),
+        ]);
+        let model = Model::standard();
+        let pair = |l: u32, r: u32| MatchedPair {
+            left: l,
+            right: r,
+            score: model.score(&records[l as usize], &records[r as usize]),
+        };
+        let mut pairs = vec![pair(0, 1), pair(0, 2)];
+        one_to_one(&mut pairs);
+        assert_eq!(
+            pairs.iter().map(|p| (p.left, p.right)).collect::<Vec<_>>(),
+            vec![(0, 1)]
+        );
+    }
+
+    #[test]
+    fn stored_keys_are_plain_text_and_order_free_for_names() {
+        let (a, _) = Prepared::new(&Record {
+            given_name: "Mohammed".into(),
+            surname: "Kollie".into(),
+            date_of_birth: "1990-04-09".into(),
+            ..Record::default()
+        });
+        let (b, _) = Prepared::new(&Record {
+            given_name: "Kollie".into(),
+            surname: "Mohammed".into(),
+            ..Record::default()
+        });
+        let (ka, kb) = (blocking::stored_keys(&a), blocking::stored_keys(&b));
+        assert!(
+            ka.contains(&"variant:muhammad|kollie".to_owned())
+                && ka.contains(&"dob-given:19900409m".to_owned()),
+            "{ka:?}"
+        );
+        let sound = |k: &[String]| k.iter().find(|k| k.starts_with("sound:")).cloned();
+        assert_eq!(
+            sound(&ka),
+            sound(&kb),
+            "the same sound key whichever name comes first"
+        );
+    }
 }

@@ -29,6 +29,8 @@ use crate::record::{BirthDate, Prepared, Record, Token, key_of};
 pub const DEFAULT_THRESHOLD: f64 = 0.82;
 /// Most hits returned per query.
 pub const MAX_HITS: usize = 10;
+/// Postings beyond which a query's rarest part is too common to find candidates alone.
+const PAIR_THRESHOLD: usize = 6_000;
 /// Hits further than this below the best one are dropped.
 const RELATIVE_CUT: f64 = 0.08;
 /// Share of a query's name weight that index keys must cover before a candidate is scored.
@@ -99,6 +101,28 @@ fn keys(token: &Token, out: &mut Vec<u64>) {
     }
 }
 
+/// Keys for two parts of a name together (their variant groups, their sounds): when every
+/// part of a query is common, candidates come from these instead of one part's long list.
+fn pair_keys(tokens: &[Token]) -> Vec<u64> {
+    let parts = &tokens[..tokens.len().min(6)];
+    let mut out = Vec::new();
+    for (i, a) in parts.iter().enumerate() {
+        for b in &parts[i + 1..] {
+            out.push(key_of(&(
+                "vv",
+                a.variant.min(b.variant),
+                a.variant.max(b.variant),
+            )));
+            out.push(key_of(&(
+                "pp",
+                a.phonetic.min(b.phonetic),
+                a.phonetic.max(b.phonetic),
+            )));
+        }
+    }
+    out
+}
+
 /// Whether two parts would share an index key (without computing the keys).
 fn keys_meet(a: &Token, b: &Token) -> bool {
     a.exact == b.exact
@@ -154,6 +178,12 @@ impl Watchlist {
                 if !seen_variants.contains(&token.variant) {
                     seen_variants.push(token.variant);
                     *list.frequency.entry(token.variant).or_insert(0) += 1;
+                }
+            }
+            for key in pair_keys(&name.tokens) {
+                let posting = list.postings.entry(key).or_default();
+                if posting.last() != Some(&(n as u32)) {
+                    posting.push(n as u32);
                 }
             }
         }
@@ -257,8 +287,26 @@ impl Watchlist {
         let total: f64 = weights.iter().sum();
         let mut remaining = total;
         let mut keys_of_part = Vec::new();
+        // When even the rarest part is common, pairs of parts find the candidates.
+        let by_pairs = tokens.len() >= 2 && self.volume(&tokens[order[0]]) > PAIR_THRESHOLD;
+        if by_pairs {
+            for (i, a) in tokens.iter().enumerate().take(6) {
+                for (j, b) in tokens.iter().enumerate().take(6).skip(i + 1) {
+                    let bits = (1u8 << i.min(7)) | (1u8 << j.min(7));
+                    for key in pair_keys(&[a.clone(), b.clone()]) {
+                        for &n in self.postings.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
+                            let mask = &mut masks[n as usize];
+                            if *mask == 0 {
+                                touched.push(n);
+                            }
+                            *mask |= bits;
+                        }
+                    }
+                }
+            }
+        }
         for &t in order {
-            let may_add = remaining / total >= MIN_KEY_COVER;
+            let may_add = !by_pairs && remaining / total >= MIN_KEY_COVER;
             remaining -= weights[t];
             let bit = 1u8 << t.min(7);
             keys_of_part.clear();
@@ -304,6 +352,13 @@ impl Watchlist {
                 covered / total >= MIN_KEY_COVER
             })
             .collect()
+    }
+
+    /// How many postings a part's keys would visit.
+    fn volume(&self, token: &Token) -> usize {
+        let mut k = Vec::new();
+        keys(token, &mut k);
+        k.iter().filter_map(|k| self.postings.get(k)).map(Vec::len).sum()
     }
 
     /// Screens many travellers in parallel, in order.

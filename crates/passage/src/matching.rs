@@ -36,6 +36,10 @@ pub enum MatchCommand {
         out: PathBuf,
         #[arg(long, default_value_t = 0.5)]
         threshold: f64,
+        /// Each record links to at most one on the other side (its most likely): for two
+        /// lists that each name a person once.
+        #[arg(long)]
+        one_to_one: bool,
         #[command(flatten)]
         read: ReadArgs,
     },
@@ -215,6 +219,7 @@ pub fn run(command: MatchCommand) -> Result<ExitCode> {
             right,
             out,
             threshold,
+            one_to_one,
             read,
         } => {
             check_threshold(threshold)?;
@@ -223,7 +228,7 @@ pub fn run(command: MatchCommand) -> Result<ExitCode> {
             bars.stage("preparing", None);
             let mut prepared = prepare(&left_records);
             prepared.extend(prepare(&right_records));
-            let matches = find_matches(
+            let mut matches = find_matches(
                 &prepared,
                 Mode::Link {
                     left: left_records.len(),
@@ -231,6 +236,9 @@ pub fn run(command: MatchCommand) -> Result<ExitCode> {
                 threshold,
                 &bars,
             );
+            if one_to_one {
+                passage_match::one_to_one(&mut matches.pairs);
+            }
             bars.bar.finish_and_clear();
             // Right-hand indices follow the left-hand records.
             let mut both = left_records.clone();
