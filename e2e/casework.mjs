@@ -16,7 +16,9 @@
 //   5. shelter.caseworker reads the referral (only the shared answers), accepts it, and gets
 //      404 without any case number or name for both cases and their people; the caseworker
 //      then sees the referral accepted;
-//   6. no console errors / CSP violations anywhere. Screenshots go to ./screenshots/.
+//   6. caseworker registers the AVRR person again with a misspelt surname: before anything is
+//      saved the page shows the person already known, with reasons; choosing them links the case;
+//   7. no console errors / CSP violations anywhere. Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node casework.mjs
 //
@@ -570,6 +572,23 @@ async function run() {
     const labels = await page.locator('#referral-shared dt').allInnerTexts();
     assert.ok(labels.includes('Sex') && labels.every((l) => !/prs|_/.test(l)), `labels: ${JSON.stringify(labels)}`);
     assertNoProblems('on the referral (caseworker)');
+  });
+
+  // --- 6. registering the same person again ----------------------------------------------
+  await check('registering the AVRR person again (one letter off) first shows who they may be', async () => {
+    await page.goto(newAvrrUrl);
+    await fillAnswers(page, { ...AVRR_BASE, last_name: 'Zwanah', ...AVRR_RELEVANT });
+    const post = await submit(page, page.getByRole('button', { name: 'Register case' }));
+    assert.equal(post.status(), 200, 'nothing is saved yet');
+    const panel = page.locator('#similar-persons');
+    assert.match(await panel.innerText(), new RegExp(`${AVRR_PERSON.first} ${AVRR_PERSON.last}[\\s\\S]*likely the same person`));
+    assert.match(await panel.innerText(), /given_name exact/);
+    assert.equal(await page.locator('[name="last_name"]').inputValue(), 'Zwanah', 'what was typed is kept');
+    await panel.screenshot({ path: path.join(SHOTS, 'casework-similar-person.png') });
+    const again = await submit(page, panel.getByRole('button', { name: `Register for ${AVRR_PERSON.first} ${AVRR_PERSON.last}` }));
+    assert.equal(again.status(), 303);
+    assert.equal((await page.locator('#case-person').getAttribute('href')).split('/').pop(), avrr.personId, 'the new case belongs to the person found');
+    assertNoProblems('on the second AVRR registration');
   });
 
   await ctx.close();
