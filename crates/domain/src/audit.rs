@@ -63,6 +63,10 @@ actions! {
     ReferralsListed => "referral.list", false;
     PersonViewed => "person.view", true;
     PersonsMatched => "person.match", true;
+    DuplicatesListed => "person.duplicates", true;
+    PersonsMerged => "person.merge", false;
+    PersonsUnmerged => "person.unmerge", false;
+    PersonsDistinct => "person.distinct", false;
     FilterSaved => "filter.save", false;
     CasesImported => "case.import", false;
     CasesExported => "case.export", true;

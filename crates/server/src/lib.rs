@@ -8,6 +8,7 @@ mod api_casework;
 mod assets;
 mod auth;
 mod cases;
+mod duplicates;
 mod error;
 mod forms;
 mod metrics;
@@ -66,6 +67,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(transfer::routes())
         .merge(activity::routes())
         .merge(screening::routes())
+        .merge(duplicates::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

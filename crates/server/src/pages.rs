@@ -59,6 +59,7 @@ pub struct Chrome {
     pub show_users: bool,
     pub show_audit: bool,
     pub show_screening: bool,
+    pub show_duplicates: bool,
 }
 
 impl Chrome {
@@ -71,6 +72,7 @@ impl Chrome {
                 || who.actor.has_anywhere(Permission::InstallationManage),
             show_audit: who.actor.has_anywhere(Permission::AuditView),
             show_screening: who.actor.has_anywhere(Permission::CrossingsView),
+            show_duplicates: who.actor.has_anywhere(Permission::CasesEdit),
         }
     }
 }

@@ -147,3 +147,132 @@ async fn a_second_registration_of_the_same_person_asks_first() {
         "unknown fields are refused"
     );
 }
+
+#[tokio::test]
+async fn the_duplicates_page_merges_and_undoes_and_the_api_does_the_same() {
+    let a = App::new().await;
+    person_form(&a).await;
+    let org = a.host().await;
+    let ctx = passage_service::Ctx::cli();
+    let answers = |surname: &str| {
+        passage_service::Instance::default()
+            .with("given_name", "Mohammed")
+            .with("surname", surname)
+            .with("date_of_birth", "1990-04-09")
+    };
+    // The same person registered twice as two persons (the service registers what it is given).
+    let first = a
+        .svc
+        .register_case(&Actor::Operator, &ctx, "rr", org, &answers("Kollie"))
+        .await
+        .unwrap();
+    let second = a
+        .svc
+        .register_case(&Actor::Operator, &ctx, "rr", org, &answers("Kolie"))
+        .await
+        .unwrap();
+    let person_of = |id: uuid::Uuid| {
+        let a = &a;
+        async move {
+            a.svc
+                .case(&Actor::Operator, &passage_service::Ctx::cli(), id)
+                .await
+                .unwrap()
+                .person_id
+                .unwrap()
+        }
+    };
+    let (p1, p2) = (person_of(first.id).await, person_of(second.id).await);
+
+    let (cookie, csrf) = a.sign_in("caseworker").await;
+    let page = a.get("/persons/duplicates", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("href=\"/persons/duplicates\"")
+            && page.body.contains("Mohammed Kollie")
+            && page.body.contains("Mohammed Kolie"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("date_of_birth exact"));
+    let (f, s) = (p1.min(p2), p1.max(p2));
+    let r = a
+        .post_form(
+            "/persons/duplicates/merge",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&first={f}&second={s}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(person_of(first.id).await, person_of(second.id).await);
+    let page = a.get("/persons/duplicates", Some(&cookie)).await;
+    assert!(page.body.contains("id=\"no-duplicates\"") && page.body.contains("Undo"));
+
+    // The API lists the merge and undoes it.
+    let token = a.token("caseworker", TokenScope::Write).await;
+    let (_, merges) = a
+        .api(
+            "GET",
+            &format!("/api/v1/organisations/{org}/merges"),
+            &token,
+            None,
+        )
+        .await;
+    let merge = merges[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(merges[0]["cases_moved"], 1);
+    let (status, _) = a
+        .api(
+            "POST",
+            &format!("/api/v1/persons/merges/{merge}/undo"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!((person_of(first.id).await, person_of(second.id).await), (p1, p2));
+    let (status, _) = a
+        .api(
+            "POST",
+            &format!("/api/v1/persons/merges/{merge}/undo"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, queue) = a
+        .api(
+            "GET",
+            &format!("/api/v1/organisations/{org}/duplicates"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    let (status, _) = a
+        .api(
+            "POST",
+            "/api/v1/persons/distinct",
+            &token,
+            Some(&format!(r#"{{"first":"{p1}","second":"{p2}"}}"#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, queue) = a
+        .api(
+            "GET",
+            &format!("/api/v1/organisations/{org}/duplicates"),
+            &token,
+            None,
+        )
+        .await;
+    assert!(queue.as_array().unwrap().is_empty());
+    let (status, _) = a
+        .api(
+            "POST",
+            "/api/v1/persons/merges",
+            &token,
+            Some(&format!(r#"{{"kept":"{p1}","merged":"{p1}"}}"#)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -6,6 +6,7 @@
 mod activity;
 mod audit_trail;
 mod cases;
+mod duplicates;
 mod error;
 mod forms;
 mod organisations;
@@ -26,6 +27,7 @@ pub use cases::{
     CasePage, CaseQuery, CaseRecord, CaseSort, CaseSummary, CaseVersion, NewCase, instance_from_json,
     instance_to_json, record_permissions,
 };
+pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
 pub use organisations::{HomeSummary, NewUser};

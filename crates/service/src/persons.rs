@@ -193,7 +193,7 @@ impl Passage {
         Ok(key.seal(id.as_bytes(), "identity", &json)?)
     }
 
-    fn open_identity(&self, p: &StoredPerson) -> Result<Identity, ServiceError> {
+    pub(crate) fn open_identity(&self, p: &StoredPerson) -> Result<Identity, ServiceError> {
         let key = DataKey::unwrap(&p.wrapped_key, &self.master, p.id.as_bytes())?;
         let plain = key.open(p.id.as_bytes(), "identity", &p.identity)?;
         serde_json::from_slice(&plain).map_err(|e| ServiceError::Internal(e.to_string()))

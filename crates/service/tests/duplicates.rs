@@ -5,7 +5,7 @@
 
 mod support;
 
-use passage_service::{Instance, NewCase};
+use passage_service::{Instance, NewCase, ServiceError};
 use support::{World, answers, web};
 
 #[tokio::test]
@@ -101,4 +101,101 @@ async fn registering_someone_again_shows_who_they_may_be_and_why() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn persons_registered_twice_are_merged_and_unmerged_without_losing_anything() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    let cw = &caseworker.actor;
+    // Registered twice as two persons (as before duplicates were checked, or by an import).
+    let first = w
+        .svc
+        .register_case(cw, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    let second = w
+        .svc
+        .register_case(
+            cw,
+            &web(),
+            "ct",
+            w.iom,
+            &answers().with("family_name", "Kolie-Example"),
+        )
+        .await
+        .unwrap();
+    let person_of = |id| {
+        let w = &w;
+        async move { w.svc.case(cw, &web(), id).await.unwrap().person_id.unwrap() }
+    };
+    let (p1, p2) = (person_of(first.id).await, person_of(second.id).await);
+    assert_ne!(p1, p2);
+
+    let queue = w.svc.duplicate_pairs(cw, &web(), w.iom).await.unwrap();
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    let pair = &queue[0];
+    let mut ids = [pair.first, pair.second];
+    ids.sort();
+    let mut expected = [p1, p2];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(
+        pair.probability >= 0.9 && pair.explanation.contains("surname"),
+        "{pair:?}"
+    );
+
+    // Merge: the second person's case now belongs to the first; nothing else changes.
+    let merge = w.svc.merge_persons(cw, &web(), p1, p2).await.unwrap();
+    assert_eq!(merge.cases_moved, 1);
+    assert_eq!(person_of(second.id).await, p1);
+    assert!(w.svc.duplicate_pairs(cw, &web(), w.iom).await.unwrap().is_empty());
+    let person = w.svc.person(cw, &web(), p1).await.unwrap();
+    assert_eq!(person.cases.len(), 2);
+    assert!(
+        matches!(
+            w.svc.merge_persons(cw, &web(), p1, p2).await,
+            Err(ServiceError::Conflict(_))
+        ),
+        "merged once only"
+    );
+    let similar = w
+        .svc
+        .similar_persons_for_answers(cw, &web(), w.iom, &answers())
+        .await
+        .unwrap();
+    assert_eq!(
+        similar.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![p1],
+        "a merged person is not offered again"
+    );
+
+    // Unmerge: exactly the moved case goes back.
+    w.svc.unmerge_persons(cw, &web(), merge.id).await.unwrap();
+    assert_eq!(person_of(second.id).await, p2);
+    assert_eq!(person_of(first.id).await, p1);
+    assert!(matches!(
+        w.svc.unmerge_persons(cw, &web(), merge.id).await,
+        Err(ServiceError::Conflict(_))
+    ));
+    let merges = w.svc.person_merges(cw, w.iom).await.unwrap();
+    assert!(merges.len() == 1 && merges[0].undone);
+
+    // "Not the same person" takes the pair out of the queue for good.
+    assert_eq!(w.svc.duplicate_pairs(cw, &web(), w.iom).await.unwrap().len(), 1);
+    w.svc.mark_distinct(cw, &web(), p2, p1).await.unwrap();
+    assert!(w.svc.duplicate_pairs(cw, &web(), w.iom).await.unwrap().is_empty());
+
+    // Another organisation can neither see the queue nor merge IOM's persons.
+    let shelter = w.sign_in("shelter.caseworker").await;
+    assert!(
+        w.svc
+            .duplicate_pairs(&shelter.actor, &web(), w.iom)
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        w.svc.merge_persons(&shelter.actor, &web(), p1, p2).await,
+        Err(ServiceError::NotFound)
+    ));
 }

@@ -2,7 +2,7 @@
 //! searching goes through keyed hashes of normalised values.
 
 use crate::{Conn, StoreError, exec, on_conn};
-use passage_domain::{OrgId, Timestamp};
+use passage_domain::{OrgId, Timestamp, UserId};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub async fn matching(
     // Only placeholders are added to the text; the hashes are bound.
     let sql = format!(
         "select i.person_id from person_index i join persons p on p.id = i.person_id \
-         where p.owner_org = $1 and i.field = 'match' and i.hash in ({}) \
+         where p.owner_org = $1 and p.merged_into is null and i.field = 'match' and i.hash in ({}) \
          group by i.person_id order by count(*) desc, i.person_id limit $2",
         marks.join(", ")
     );
@@ -155,4 +155,191 @@ pub async fn matching(
         }
     }?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Pairs of the organisation's persons (neither merged away, not judged different) sharing at
+/// least one `match` key, most shared keys first: the duplicates queue's candidates.
+pub async fn candidate_pairs(
+    conn: &mut Conn<'_>,
+    org: OrgId,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+    let rows: Vec<(Uuid, Uuid, i64)> = on_conn!(
+        conn,
+        sqlx::query_as::<_, (Uuid, Uuid, i64)>(
+            "select a.person_id, b.person_id, count(*) as shared from person_index a \
+             join person_index b on b.field = 'match' and b.hash = a.hash and a.person_id < b.person_id \
+             join persons pa on pa.id = a.person_id join persons pb on pb.id = b.person_id \
+             where a.field = 'match' and pa.owner_org = $1 and pb.owner_org = $1 \
+             and pa.merged_into is null and pb.merged_into is null \
+             and not exists (select 1 from person_distinct d where d.person_a = a.person_id and d.person_b = b.person_id) \
+             group by a.person_id, b.person_id order by shared desc, a.person_id, b.person_id limit $2"
+        )
+        .bind(org.as_uuid())
+        .bind(limit),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(|(a, b, _)| (a, b)).collect())
+}
+
+/// Remembers that two persons are different people (`a < b`).
+pub async fn set_distinct(
+    conn: &mut Conn<'_>,
+    a: Uuid,
+    b: Uuid,
+    by: Option<UserId>,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query(
+            "insert into person_distinct (person_a, person_b, decided_by, decided_at) values ($1, $2, $3, $4)"
+        )
+        .bind(a)
+        .bind(b)
+        .bind(by.map(|u| u.as_uuid()))
+        .bind(at.micros())
+    )?;
+    Ok(())
+}
+
+/// Where a person was merged into, if anywhere.
+pub async fn merged_into(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    let row: Option<(Option<Uuid>,)> = on_conn!(
+        conn,
+        sqlx::query_as::<_, (Option<Uuid>,)>("select merged_into from persons where id = $1").bind(id),
+        fetch_optional
+    )?;
+    Ok(row.and_then(|(m,)| m))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    pub id: Uuid,
+    pub owner_org: OrgId,
+    pub kept: Uuid,
+    pub merged: Uuid,
+    pub cases: Vec<Uuid>,
+    pub merged_by: Option<UserId>,
+    pub merged_at: Timestamp,
+    pub undone_at: Option<Timestamp>,
+}
+
+type MergeRow = (Uuid, Uuid, Uuid, Uuid, String, Option<Uuid>, i64, Option<i64>);
+
+fn merge(r: MergeRow) -> Merge {
+    Merge {
+        id: r.0,
+        owner_org: OrgId::from_uuid(r.1),
+        kept: r.2,
+        merged: r.3,
+        cases: r.4.split(',').filter_map(|c| c.parse().ok()).collect(),
+        merged_by: r.5.map(UserId::from_uuid),
+        merged_at: Timestamp::from_micros(r.6),
+        undone_at: r.7.map(Timestamp::from_micros),
+    }
+}
+
+/// Moves every case of `merged` to `kept`, marks `merged` as merged and records the merge.
+pub async fn merge_persons(conn: &mut Conn<'_>, m: &Merge) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("update cases set person_id = $1 where person_id = $2")
+            .bind(m.kept)
+            .bind(m.merged)
+    )?;
+    let changed = exec!(
+        conn,
+        sqlx::query("update persons set merged_into = $1 where id = $2 and merged_into is null")
+            .bind(m.kept)
+            .bind(m.merged)
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    exec!(
+        conn,
+        sqlx::query(
+            "insert into person_merges (id, owner_org, kept, merged, cases, merged_by, merged_at) values ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(m.id)
+        .bind(m.owner_org.as_uuid())
+        .bind(m.kept)
+        .bind(m.merged)
+        .bind(m.cases.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
+        .bind(m.merged_by.map(|u| u.as_uuid()))
+        .bind(m.merged_at.micros())
+    )?;
+    Ok(())
+}
+
+/// The ids of a person's cases (to record which ones a merge moves).
+pub async fn case_ids(conn: &mut Conn<'_>, person: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    let rows: Vec<(Uuid,)> = on_conn!(
+        conn,
+        sqlx::query_as::<_, (Uuid,)>("select id from cases where person_id = $1 order by id").bind(person),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+pub async fn get_merge(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Merge>, StoreError> {
+    let row: Option<MergeRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, MergeRow>(
+            "select id, owner_org, kept, merged, cases, merged_by, merged_at, undone_at from person_merges where id = $1"
+        )
+        .bind(id),
+        fetch_optional
+    )?;
+    Ok(row.map(merge))
+}
+
+/// The organisation's merges, newest first.
+pub async fn merges(conn: &mut Conn<'_>, org: OrgId) -> Result<Vec<Merge>, StoreError> {
+    let rows: Vec<MergeRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, MergeRow>(
+            "select id, owner_org, kept, merged, cases, merged_by, merged_at, undone_at from person_merges \
+             where owner_org = $1 order by merged_at desc limit 200"
+        )
+        .bind(org.as_uuid()),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(merge).collect())
+}
+
+/// Undoes a merge: exactly the cases it moved go back, the person is no longer merged.
+pub async fn unmerge(
+    conn: &mut Conn<'_>,
+    m: &Merge,
+    by: Option<UserId>,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let changed = exec!(
+        conn,
+        sqlx::query(
+            "update person_merges set undone_by = $1, undone_at = $2 where id = $3 and undone_at is null"
+        )
+        .bind(by.map(|u| u.as_uuid()))
+        .bind(at.micros())
+        .bind(m.id)
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    for case in &m.cases {
+        exec!(
+            conn,
+            sqlx::query("update cases set person_id = $1 where id = $2 and person_id = $3")
+                .bind(m.merged)
+                .bind(case)
+                .bind(m.kept)
+        )?;
+    }
+    exec!(
+        conn,
+        sqlx::query("update persons set merged_into = null where id = $1").bind(m.merged)
+    )?;
+    Ok(())
 }
