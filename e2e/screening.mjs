@@ -10,7 +10,9 @@
 //   3. uploads a valid list: saved, listed, notice shown;
 //   4. dismisses a hit: it leaves the queue and shows as dismissed among decided hits;
 //   5. a caseworker of another organisation has no Screening link and gets 403 on the page;
-//   6. no console errors / CSP violations. Screenshots go to ./screenshots/.
+//   6. that caseworker opens Duplicates (the demo registers one person twice), merges the pair
+//      and undoes the merge;
+//   7. no console errors / CSP violations. Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node screening.mjs
 
@@ -116,7 +118,23 @@ async function run() {
     assert.equal(res.status(), 403);
   });
 
-  await check('no console errors or CSP violations', async () => assertNoProblems('during screening'));
+  // The demo registers one person twice (a misspelt family name): the caseworker's queue.
+  await check('a caseworker merges the person registered twice, then undoes it', async () => {
+    await page.goto(base + '/');
+    await page.locator('header nav').getByRole('link', { name: 'Duplicates' }).click();
+    await page.waitForLoadState('load');
+    const row = page.locator('#duplicates tbody tr').first();
+    assert.match(await row.innerText(), /date_of_birth exact[\s\S]*surname close spelling/);
+    await page.screenshot({ path: path.join(SHOTS, 'duplicates-queue.png'), fullPage: true });
+    await Promise.all([page.waitForURL(`${base}/persons/duplicates`), row.getByRole('button', { name: /^Merge into / }).click()]);
+    assert.equal(await page.locator('#no-duplicates').count(), 1, 'the pair left the queue');
+    assert.match(await page.locator('#merges tbody tr').first().innerText(), /\b1\b/);
+    await Promise.all([page.waitForURL(`${base}/persons/duplicates`), page.locator('#merges').getByRole('button', { name: 'Undo' }).click()]);
+    assert.match(await page.locator('#merges tbody tr').first().innerText(), /undone/);
+    assert.equal(await page.locator('#duplicates tbody tr').count(), 1, 'the pair is offered again');
+  });
+
+  await check('no console errors or CSP violations', async () => assertNoProblems('during screening and duplicates'));
 }
 
 main('screening', run);

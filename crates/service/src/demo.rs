@@ -195,6 +195,7 @@ impl Passage {
         let today = self.today();
         let wanted: u64 = plan.iter().map(|(_, n)| n).sum();
         let mut created = 0;
+        let mut duplicated = false;
         for (n, (programme, count)) in plan.iter().enumerate() {
             let Ok((_, form)) = self.current_form(programme).await else {
                 continue;
@@ -224,6 +225,33 @@ impl Passage {
                     .await?;
                 if spread {
                     self.spread_demo_cases(&cases, &stages, &staff).await?;
+                }
+                // One person registered twice, the second time with a misspelt family name, as
+                // happens in the field: the duplicates queue then has something to show.
+                if spread && !duplicated && programme != crate::screening::CROSSINGS {
+                    duplicated = true;
+                    if let Some(first) = cases.first() {
+                        let mut again = first.answers.clone();
+                        let family = ["last_name", "surname", "family_name", "prs_SecondName"]
+                            .into_iter()
+                            .find(|k| again.values.contains_key(*k));
+                        if let Some(v) = family.and_then(|k| again.values.get_mut(k)) {
+                            v.push('h');
+                            created += self
+                                .register_cases(
+                                    &Actor::Operator,
+                                    &Ctx::cli(),
+                                    programme,
+                                    org,
+                                    &[crate::NewCase {
+                                        answers: again,
+                                        person: None,
+                                    }],
+                                )
+                                .await?
+                                .len();
+                        }
+                    }
                 }
                 created += cases.len();
                 progress(created as u64, wanted);
