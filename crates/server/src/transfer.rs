@@ -92,6 +92,7 @@ struct Outcome {
     imported: usize,
     problems: Vec<RowProblem>,
     more_problems: usize,
+    possible_duplicates: Vec<(usize, passage_service::SimilarPerson)>,
 }
 
 #[derive(Template)]
@@ -277,6 +278,7 @@ async fn import_upload(
         imported: report.imported,
         problems: report.problems,
         more_problems: report.more_problems,
+        possible_duplicates: report.possible_duplicates,
     };
     let p = page(&state, &who, org, programme, None, Some(outcome)).await?;
     render_with(if htmx { StatusCode::OK } else { code }, &p)
@@ -333,7 +335,7 @@ async fn export_download(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(api_import, api_export),
-    components(schemas(ImportReportOut, ImportProblemOut))
+    components(schemas(ImportReportOut, ImportProblemOut, ImportDuplicateOut))
 )]
 // Until api.rs merges this document, nothing else refers to it.
 pub struct TransferDoc;
@@ -364,6 +366,19 @@ struct ImportReportOut {
     committed: bool,
     /// Cases registered.
     imported: usize,
+    /// On a check: rows naming someone the organisation may already have registered.
+    possible_duplicates: Vec<ImportDuplicateOut>,
+}
+
+/// A row that may name a person already registered.
+#[derive(Serialize, ToSchema)]
+struct ImportDuplicateOut {
+    /// The row as the spreadsheet shows it (the header is row 1).
+    row: usize,
+    person_id: String,
+    name: String,
+    probability: f64,
+    explanation: String,
 }
 
 impl From<ImportReport> for ImportReportOut {
@@ -385,6 +400,17 @@ impl From<ImportReport> for ImportReportOut {
             more_problems: r.more_problems,
             committed: r.committed,
             imported: r.imported,
+            possible_duplicates: r
+                .possible_duplicates
+                .into_iter()
+                .map(|(row, s)| ImportDuplicateOut {
+                    row,
+                    person_id: s.id.to_string(),
+                    name: s.name,
+                    probability: s.probability,
+                    explanation: s.explanation,
+                })
+                .collect(),
         }
     }
 }

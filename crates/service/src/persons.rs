@@ -161,7 +161,7 @@ fn match_keys(key: &SearchKey, identity: &Identity) -> Vec<Vec<u8>> {
 }
 
 /// An existing person who may be the one being registered, and why.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SimilarPerson {
     pub id: uuid::Uuid,
     pub name: String,
@@ -285,6 +285,23 @@ impl Passage {
         identity: &Identity,
     ) -> Result<Vec<SimilarPerson>, ServiceError> {
         authorize(actor, Permission::CasesView, Scope::Org(org))?;
+        let found = self.find_similar(org, identity).await?;
+        if !found.is_empty() {
+            let event = self
+                .event(ctx, AuditAction::PersonsMatched, actor.user_id())
+                .org(Some(org))
+                .detail("shown", found.len());
+            self.audit_read(&event).await?;
+        }
+        Ok(found)
+    }
+
+    /// [`Self::similar_persons`] without the check and the audit event (the caller does both).
+    pub(crate) async fn find_similar(
+        &self,
+        org: OrgId,
+        identity: &Identity,
+    ) -> Result<Vec<SimilarPerson>, ServiceError> {
         let keys = match_keys(&self.master.search_key(), identity);
         let stored = {
             let mut pooled = self.db.acquire().await?;
@@ -309,13 +326,6 @@ impl Passage {
         }
         found.sort_by(|a, b| b.probability.total_cmp(&a.probability).then(a.id.cmp(&b.id)));
         found.truncate(MATCH_SHOWN);
-        if !found.is_empty() {
-            let event = self
-                .event(ctx, AuditAction::PersonsMatched, actor.user_id())
-                .org(Some(org))
-                .detail("shown", found.len());
-            self.audit_read(&event).await?;
-        }
         Ok(found)
     }
 

@@ -73,6 +73,9 @@ pub struct RowProblem {
     pub reason: String,
 }
 
+/// Rows with a possible earlier registration listed by an import check, at most.
+pub const MAX_LISTED_DUPLICATES: usize = 200;
+
 /// What an import found, and whether it stored the records.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
@@ -88,6 +91,9 @@ pub struct ImportReport {
     pub more_problems: usize,
     /// Whether the records were stored (only on a commit without problems).
     pub committed: bool,
+    /// On a check: rows naming someone the organisation may already have registered
+    /// (row number as the spreadsheet shows it, the most likely person).
+    pub possible_duplicates: Vec<(usize, crate::SimilarPerson)>,
     /// How many cases were registered.
     pub imported: usize,
 }
@@ -637,6 +643,43 @@ fn write_xlsx(sheet_name: &str, rows: &[Vec<String>]) -> Result<Vec<u8>, Service
 }
 
 impl Passage {
+    /// Rows of an import that may name persons already registered (first [`MAX_LISTED_DUPLICATES`]).
+    async fn import_duplicates<R>(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        org: OrgId,
+        rows: &[(usize, R)],
+        records: &[NewCase],
+    ) -> Result<Vec<(usize, crate::SimilarPerson)>, ServiceError> {
+        let mut out = Vec::new();
+        if actor
+            .authorize(passage_domain::Permission::CasesView, Scope::Org(org))
+            .is_err()
+        {
+            return Ok(out);
+        }
+        for ((row, _), record) in rows.iter().zip(records) {
+            if out.len() == MAX_LISTED_DUPLICATES {
+                break;
+            }
+            if let Some(identity) = crate::persons::identity_of(&record.answers)
+                && let Some(best) = self.find_similar(org, &identity).await?.into_iter().next()
+            {
+                out.push((*row, best));
+            }
+        }
+        if !out.is_empty() {
+            let event = self
+                .event(ctx, AuditAction::PersonsMatched, actor.user_id())
+                .org(Some(org))
+                .detail("shown", out.len())
+                .detail("channel", "import");
+            self.audit_read(&event).await?;
+        }
+        Ok(out)
+    }
+
     /// Check a spreadsheet of new cases for `programme` and `org` against the programme's
     /// current form and, with `commit`, register them all in one transaction.
     ///
@@ -717,7 +760,13 @@ impl Passage {
             more_problems: 0,
             committed: false,
             imported: 0,
+            possible_duplicates: Vec::new(),
         };
+        if !commit {
+            report.possible_duplicates = self
+                .import_duplicates(actor, ctx, org, &sheet.rows, &records)
+                .await?;
+        }
         if !commit || !problems.is_empty() {
             report.problems = problems.listed;
             report.more_problems = problems.more;

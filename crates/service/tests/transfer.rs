@@ -586,3 +586,37 @@ async fn an_export_imports_back_as_new_cases_once_its_case_columns_are_removed()
     let original = w.svc.case(&caseworker.actor, &web(), cases[1].id).await.unwrap();
     assert_eq!(copy.answers.values, original.answers.values);
 }
+
+#[tokio::test]
+async fn a_dry_run_names_rows_that_may_be_people_already_registered() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    let first = w
+        .import(&caseworker, "cases.csv", GOOD_CSV.as_bytes(), true)
+        .await;
+    assert!(first.committed);
+    // The same file checked again: the rows with a full name name someone registered a moment
+    // ago (row 3 has a given name only: too little to call anyone a duplicate).
+    let again = w
+        .import(&caseworker, "cases.csv", GOOD_CSV.as_bytes(), false)
+        .await;
+    assert!(!again.committed);
+    let rows: Vec<usize> = again.possible_duplicates.iter().map(|(row, _)| *row).collect();
+    assert_eq!(
+        rows,
+        vec![2, 4],
+        "rows as the spreadsheet numbers them: {:?}",
+        again.possible_duplicates
+    );
+    assert!(
+        again
+            .possible_duplicates
+            .iter()
+            .all(|(_, s)| s.probability >= 0.5 && s.explanation.contains("given_name exact"))
+    );
+    assert_eq!(
+        w.events("person.match").await.len(),
+        1,
+        "one audit event for the whole check"
+    );
+}
