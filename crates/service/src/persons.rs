@@ -330,7 +330,7 @@ impl Passage {
     }
 
     /// [`Self::similar_persons`] for the identity in a programme's answers (none if they name
-    /// nobody).
+    /// nobody, or if the actor may not read the organisation's persons).
     pub async fn similar_persons_for_answers(
         &self,
         actor: &Actor,
@@ -338,6 +338,11 @@ impl Passage {
         org: OrgId,
         answers: &Instance,
     ) -> Result<Vec<SimilarPerson>, ServiceError> {
+        // Someone who registers records they may not read (a border officer and the
+        // organisation's persons) is not shown anyone; their registration goes ahead.
+        if actor.authorize(Permission::CasesView, Scope::Org(org)).is_err() {
+            return Ok(Vec::new());
+        }
         match identity_of(answers) {
             Some(identity) => self.similar_persons(actor, ctx, org, &identity).await,
             None => Ok(Vec::new()),

@@ -111,10 +111,14 @@ fn load(master: &MasterKey, stored: &StoredWatchlist) -> Result<LoadedList, Serv
 pub(crate) async fn load_all(conn: &mut Conn<'_>, master: &MasterKey) -> Result<Lists, ServiceError> {
     let mut lists = Lists::new();
     for stored in screening::watchlists(conn).await? {
-        lists
-            .entry(stored.owner_org)
-            .or_default()
-            .push(Arc::new(load(master, &stored)?));
+        match load(master, &stored) {
+            Ok(list) => lists.entry(stored.owner_org).or_default().push(Arc::new(list)),
+            // One unreadable list must not keep Passage from starting; it is named (by id) so
+            // that it can be uploaded again.
+            Err(e) => {
+                tracing::error!(watchlist = %stored.id, error = %e, "watchlist not loaded; crossings are not screened against it")
+            }
+        }
     }
     Ok(lists)
 }

@@ -99,8 +99,16 @@ async fn registering_someone_again_shows_who_they_may_be_and_why() {
         w.svc
             .similar_persons_for_answers(&shelter.actor, &web(), w.iom, &answers())
             .await
-            .is_err()
+            .unwrap()
+            .is_empty()
     );
+    let identity = passage_service::identity_of(&answers()).unwrap();
+    assert!(matches!(
+        w.svc
+            .similar_persons(&shelter.actor, &web(), w.iom, &identity)
+            .await,
+        Err(ServiceError::NotFound)
+    ));
 }
 
 #[tokio::test]

@@ -61,6 +61,15 @@ async fn crossings_are_screened_when_recorded_and_hits_are_reviewed() {
     assert_eq!(list.entries, 2);
 
     let listed = crossing(&w.svc, 7, "Demo Zayzay", "Kpakolo").await;
+    // The registration page asks for likely duplicates first: a border officer, who may not
+    // read the organisation's persons, is shown none and registers as usual.
+    assert!(
+        w.svc
+            .similar_persons_for_answers(&officer.actor, &web(), lis, &listed)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let hit_case = w
         .svc
         .register_case(&officer.actor, &web(), "border", lis, &listed)
