@@ -5,15 +5,15 @@ use crate::AppState;
 use crate::api::{ApiJson, ErrorBody, parse_id};
 use crate::auth::{ApiUser, RequestCtx, WebUser};
 use crate::error::{ApiError, PageError};
-use crate::pages::{Chrome, render_with};
+use crate::pages::{Chrome, first_org_with, render_with};
 use askama::Template;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use passage_domain::{Denied, OrgId, Permission};
-use passage_service::{Authenticated, DuplicatePair, MergeRecord, ServiceError};
+use passage_domain::{OrgId, Permission};
+use passage_service::{DuplicatePair, MergeRecord, ServiceError};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -32,16 +32,6 @@ pub fn api_routes() -> Router<AppState> {
         .route("/persons/merges", post(api_merge))
         .route("/persons/merges/{id}/undo", post(api_undo))
         .route("/persons/distinct", post(api_distinct))
-}
-
-/// The organisation whose persons the user keeps tidy: the first where they may edit cases.
-fn edit_org(who: &Authenticated) -> Result<OrgId, PageError> {
-    who.actor
-        .grants()
-        .iter()
-        .find(|g| g.permissions.contains(&Permission::CasesEdit))
-        .map(|g| g.org)
-        .ok_or(PageError::Service(ServiceError::Denied(Denied::Forbidden)))
 }
 
 #[derive(Template)]
@@ -63,7 +53,7 @@ async fn queue(
     RequestCtx(ctx): RequestCtx,
     WebUser(who): WebUser,
 ) -> Result<Response, PageError> {
-    let org = edit_org(&who)?;
+    let org = first_org_with(&who, Permission::CasesEdit)?;
     let pairs = state.svc.duplicate_pairs(&who.actor, &ctx, org).await?;
     let merges = state.svc.person_merges(&who.actor, org).await?;
     render_with(

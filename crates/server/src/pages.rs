@@ -62,6 +62,22 @@ pub struct Chrome {
     pub show_duplicates: bool,
 }
 
+/// The first organisation where the user holds `permission`: the one a single-organisation
+/// page works on.
+pub(crate) fn first_org_with(
+    who: &Authenticated,
+    permission: Permission,
+) -> Result<passage_domain::OrgId, crate::error::PageError> {
+    who.actor
+        .grants()
+        .iter()
+        .find(|g| g.permissions.contains(&permission))
+        .map(|g| g.org)
+        .ok_or(crate::error::PageError::Service(
+            passage_service::ServiceError::Denied(passage_domain::Denied::Forbidden),
+        ))
+}
+
 impl Chrome {
     pub(crate) fn of(who: &Authenticated) -> Self {
         Self {

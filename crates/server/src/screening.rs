@@ -5,14 +5,14 @@ use crate::AppState;
 use crate::api::{ErrorBody, parse_id};
 use crate::auth::{ApiUser, RequestCtx, WebUser};
 use crate::error::{ApiError, PageError};
-use crate::pages::{Chrome, render_with};
+use crate::pages::{Chrome, first_org_with, render_with};
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Form, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use passage_domain::{Denied, OrgId, Permission, Scope};
+use passage_domain::{OrgId, Permission, Scope};
 use passage_service::{Authenticated, MAX_WATCHLIST_BYTES, ScreeningHit, ServiceError, WatchlistSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -40,15 +40,6 @@ pub fn api_routes() -> Router<AppState> {
 }
 
 /// The organisation whose border screening the user works on: the first where they may read
-/// crossings.
-fn screening_org(who: &Authenticated) -> Result<OrgId, PageError> {
-    who.actor
-        .grants()
-        .iter()
-        .find(|g| g.permissions.contains(&Permission::CrossingsView))
-        .map(|g| g.org)
-        .ok_or(PageError::Service(ServiceError::Denied(Denied::Forbidden)))
-}
 
 #[derive(Template)]
 #[template(path = "screening.html")]
@@ -86,7 +77,7 @@ async fn page(
     notice: Option<String>,
     problems: Vec<String>,
 ) -> Result<Response, PageError> {
-    let org = screening_org(who)?;
+    let org = first_org_with(who, Permission::CrossingsView)?;
     let lists = state.svc.watchlists(&who.actor, org).await?;
     let hits = state.svc.screening_hits(&who.actor, ctx, org, !show_all).await?;
     let allowed = |p| who.actor.authorize(p, Scope::Org(org)).is_ok();
@@ -123,7 +114,7 @@ async fn upload(
     WebUser(who): WebUser,
     mut multipart: Multipart,
 ) -> Result<Response, PageError> {
-    let org = screening_org(&who)?;
+    let org = first_org_with(&who, Permission::CrossingsView)?;
     let (mut name, mut file) = (None, None);
     while let Ok(Some(field)) = multipart.next_field().await {
         match field.name() {

@@ -10,8 +10,8 @@ use passage_crypto::envelope::{DataKey, MasterKey};
 use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp};
 use passage_match::input::{Limits, Mapping, read_entries_from};
 use passage_match::screen::{self, Watchlist};
+use passage_store::Conn;
 use passage_store::screening::{self, StoredWatchlist};
-use passage_store::{Conn, cases};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +27,16 @@ pub(crate) struct LoadedList {
     id: uuid::Uuid,
     entry_refs: Vec<String>,
     index: Watchlist,
+}
+
+impl LoadedList {
+    fn new(id: uuid::Uuid, entries: &[screen::Entry]) -> Self {
+        Self {
+            id,
+            entry_refs: entries.iter().map(|e| e.record.id.clone()).collect(),
+            index: Watchlist::build(entries),
+        }
+    }
 }
 
 /// Each organisation's loaded lists.
@@ -99,12 +109,7 @@ fn parse(name: &str, csv: &[u8]) -> Result<Vec<screen::Entry>, ServiceError> {
 fn load(master: &MasterKey, stored: &StoredWatchlist) -> Result<LoadedList, ServiceError> {
     let key = DataKey::unwrap(&stored.wrapped_key, master, stored.id.as_bytes())?;
     let csv = key.open(stored.id.as_bytes(), "watchlist", &stored.body)?;
-    let entries = parse(&stored.name, &csv)?;
-    Ok(LoadedList {
-        id: stored.id,
-        entry_refs: entries.iter().map(|e| e.record.id.clone()).collect(),
-        index: Watchlist::build(&entries),
-    })
+    Ok(LoadedList::new(stored.id, &parse(&stored.name, &csv)?))
 }
 
 /// Loads every stored list (at start).
@@ -153,10 +158,15 @@ impl Passage {
             ]));
         }
         let entries = parse(name, csv)?;
-        let id = uuid::Uuid::now_v7();
+        // A list uploaded again under its name keeps its id (hits refer to it).
+        let existing = {
+            let mut pooled = self.db.acquire().await?;
+            screening::watchlist_id(&mut pooled.conn(), org, name).await?
+        };
+        let id = existing.unwrap_or_else(uuid::Uuid::now_v7);
         let key = DataKey::generate()?;
         let now = self.now();
-        let mut stored = StoredWatchlist {
+        let stored = StoredWatchlist {
             id,
             owner_org: org,
             name: name.to_owned(),
@@ -167,38 +177,28 @@ impl Passage {
             uploaded_at: now,
         };
         let mut tx = self.db.begin().await?;
-        let kept_id = screening::put_watchlist(&mut tx.conn(), &stored).await?;
-        if kept_id != id {
-            // Replacing a list keeps its id (hits refer to it): seal again under that id.
-            let key = DataKey::generate()?;
-            stored.wrapped_key = key.wrap(&self.master, kept_id.as_bytes())?;
-            stored.body = key.seal(kept_id.as_bytes(), "watchlist", csv)?;
-            stored.id = kept_id;
-            screening::put_watchlist(&mut tx.conn(), &stored).await?;
-        }
+        screening::put_watchlist(&mut tx.conn(), &stored, existing.is_some())
+            .await
+            .map_err(crate::error::conflict_as("a list with this name"))?;
         let event = self
             .event(ctx, AuditAction::WatchlistUploaded, actor.user_id())
             .org(Some(org))
-            .target("watchlist", kept_id)
+            .target("watchlist", id)
             .detail("entries", entries.len());
         passage_store::audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
-        let loaded = Arc::new(LoadedList {
-            id: kept_id,
-            entry_refs: entries.iter().map(|e| e.record.id.clone()).collect(),
-            index: Watchlist::build(&entries),
-        });
+        let loaded = Arc::new(LoadedList::new(id, &entries));
         {
             let mut lists = self
                 .screening
                 .write()
                 .map_err(|_| ServiceError::Internal("screening index poisoned".into()))?;
             let of_org = lists.entry(org).or_default();
-            of_org.retain(|l| l.id != kept_id);
+            of_org.retain(|l| l.id != id);
             of_org.push(loaded);
         }
         Ok(WatchlistSummary {
-            id: kept_id,
+            id,
             name: stored.name,
             entries: stored.entries,
             uploaded_at: now,
@@ -210,15 +210,14 @@ impl Passage {
         authorize(actor, Permission::CrossingsView, Scope::Org(org))
             .or_else(|_| authorize(actor, Permission::WatchlistsManage, Scope::Org(org)))?;
         let mut pooled = self.db.acquire().await?;
-        Ok(screening::watchlists(&mut pooled.conn())
+        Ok(screening::watchlist_infos(&mut pooled.conn(), org)
             .await?
             .into_iter()
-            .filter(|w| w.owner_org == org)
             .map(|w| WatchlistSummary {
                 id: w.id,
                 name: w.name,
                 entries: w.entries,
-                uploaded_at: w.uploaded_at,
+                uploaded_at: Timestamp::from_micros(w.uploaded_at),
             })
             .collect())
     }
@@ -287,23 +286,9 @@ impl Passage {
         open_only: bool,
     ) -> Result<Vec<ScreeningHit>, ServiceError> {
         authorize(actor, Permission::CrossingsView, Scope::Org(org))?;
-        let (hits, lists) = {
+        let hits = {
             let mut pooled = self.db.acquire().await?;
-            let hits = screening::hits(&mut pooled.conn(), org, open_only).await?;
-            let lists: HashMap<uuid::Uuid, String> = screening::watchlists(&mut pooled.conn())
-                .await?
-                .into_iter()
-                .map(|w| (w.id, w.name))
-                .collect();
-            let mut out = Vec::with_capacity(hits.len());
-            for h in hits {
-                let number = cases::get(&mut pooled.conn(), h.case_id)
-                    .await?
-                    .map(|c| c.number)
-                    .unwrap_or_default();
-                out.push((h, number));
-            }
-            (out, lists)
+            screening::hits(&mut pooled.conn(), org, open_only).await?
         };
         self.audit_read(
             &self
@@ -314,11 +299,11 @@ impl Passage {
         .await?;
         Ok(hits
             .into_iter()
-            .map(|(h, case_number)| ScreeningHit {
+            .map(|(h, case_number, watchlist)| ScreeningHit {
                 id: h.id,
                 case_id: h.case_id,
                 case_number,
-                watchlist: lists.get(&h.watchlist_id).cloned().unwrap_or_default(),
+                watchlist,
                 entry_ref: h.entry_ref,
                 score: h.score,
                 explanation: h.explanation,

@@ -32,17 +32,25 @@ fn watchlist(r: WatchlistRow) -> StoredWatchlist {
     }
 }
 
-/// Stores a list, replacing the body of an earlier list with the same name in the same
-/// organisation (its id, and so its hits, stay). Returns the list's id.
-pub async fn put_watchlist(conn: &mut Conn<'_>, w: &StoredWatchlist) -> Result<Uuid, StoreError> {
-    let existing: Option<(Uuid,)> = on_conn!(
+/// The id of the organisation's list with this name, if there is one.
+pub async fn watchlist_id(conn: &mut Conn<'_>, org: OrgId, name: &str) -> Result<Option<Uuid>, StoreError> {
+    let row: Option<(Uuid,)> = on_conn!(
         conn,
         sqlx::query_as::<_, (Uuid,)>("select id from watchlists where owner_org = $1 and name = $2")
-            .bind(w.owner_org.as_uuid())
-            .bind(&w.name),
+            .bind(org.as_uuid())
+            .bind(name),
         fetch_optional
     )?;
-    if let Some((id,)) = existing {
+    Ok(row.map(|(id,)| id))
+}
+
+/// Stores a new list, or with `replace` the new body of the list with this id (its hits stay).
+pub async fn put_watchlist(
+    conn: &mut Conn<'_>,
+    w: &StoredWatchlist,
+    replace: bool,
+) -> Result<(), StoreError> {
+    if replace {
         exec!(
             conn,
             sqlx::query(
@@ -54,26 +62,47 @@ pub async fn put_watchlist(conn: &mut Conn<'_>, w: &StoredWatchlist) -> Result<U
             .bind(&w.body)
             .bind(w.uploaded_by.map(|u| u.as_uuid()))
             .bind(w.uploaded_at.micros())
-            .bind(id)
+            .bind(w.id)
         )?;
-        return Ok(id);
+    } else {
+        exec!(
+            conn,
+            sqlx::query(
+                "insert into watchlists (id, owner_org, name, entries, wrapped_key, body, uploaded_by, uploaded_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8)"
+            )
+            .bind(w.id)
+            .bind(w.owner_org.as_uuid())
+            .bind(&w.name)
+            .bind(w.entries)
+            .bind(&w.wrapped_key)
+            .bind(&w.body)
+            .bind(w.uploaded_by.map(|u| u.as_uuid()))
+            .bind(w.uploaded_at.micros())
+        )?;
     }
-    exec!(
+    Ok(())
+}
+
+/// A list without its body: what pages show.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WatchlistInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub entries: i64,
+    pub uploaded_at: i64,
+}
+
+/// The organisation's lists, by name (bodies are not read).
+pub async fn watchlist_infos(conn: &mut Conn<'_>, org: OrgId) -> Result<Vec<WatchlistInfo>, StoreError> {
+    Ok(on_conn!(
         conn,
-        sqlx::query(
-            "insert into watchlists (id, owner_org, name, entries, wrapped_key, body, uploaded_by, uploaded_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8)"
+        sqlx::query_as::<_, WatchlistInfo>(
+            "select id, name, entries, uploaded_at from watchlists where owner_org = $1 order by name"
         )
-        .bind(w.id)
-        .bind(w.owner_org.as_uuid())
-        .bind(&w.name)
-        .bind(w.entries)
-        .bind(&w.wrapped_key)
-        .bind(&w.body)
-        .bind(w.uploaded_by.map(|u| u.as_uuid()))
-        .bind(w.uploaded_at.micros())
-    )?;
-    Ok(w.id)
+        .bind(org.as_uuid()),
+        fetch_all
+    )?)
 }
 
 /// Every list of every organisation (to build the screening index at start).
@@ -150,13 +179,35 @@ fn hit(r: HitRow) -> Hit {
     }
 }
 
-/// Hits on the crossings of one organisation, newest first; only open ones if asked.
-pub async fn hits(conn: &mut Conn<'_>, org: OrgId, open_only: bool) -> Result<Vec<Hit>, StoreError> {
-    let rows: Vec<HitRow> = on_conn!(
+#[derive(sqlx::FromRow)]
+struct ListedHitRow {
+    id: Uuid,
+    case_id: Uuid,
+    watchlist_id: Uuid,
+    entry_ref: String,
+    score: f64,
+    explanation: String,
+    status: String,
+    created_at: i64,
+    reviewed_by: Option<Uuid>,
+    reviewed_at: Option<i64>,
+    number: String,
+    name: String,
+}
+
+/// Hits on the crossings of one organisation, newest first (only open ones if asked), each
+/// with its crossing's case number and its list's name.
+pub async fn hits(
+    conn: &mut Conn<'_>,
+    org: OrgId,
+    open_only: bool,
+) -> Result<Vec<(Hit, String, String)>, StoreError> {
+    let rows: Vec<ListedHitRow> = on_conn!(
         conn,
-        sqlx::query_as::<_, HitRow>(
+        sqlx::query_as::<_, ListedHitRow>(
             "select h.id, h.case_id, h.watchlist_id, h.entry_ref, h.score, h.explanation, h.status, h.created_at, \
-             h.reviewed_by, h.reviewed_at from screening_hits h join cases c on c.id = h.case_id \
+             h.reviewed_by, h.reviewed_at, c.number, w.name from screening_hits h join cases c on c.id = h.case_id \
+             join watchlists w on w.id = h.watchlist_id \
              where c.owner_org = $1 and ($2 = false or h.status = 'open') order by h.created_at desc, h.score desc \
              limit 500"
         )
@@ -164,7 +215,24 @@ pub async fn hits(conn: &mut Conn<'_>, org: OrgId, open_only: bool) -> Result<Ve
         .bind(open_only),
         fetch_all
     )?;
-    Ok(rows.into_iter().map(hit).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let h = hit((
+                r.id,
+                r.case_id,
+                r.watchlist_id,
+                r.entry_ref,
+                r.score,
+                r.explanation,
+                r.status,
+                r.created_at,
+                r.reviewed_by,
+                r.reviewed_at,
+            ));
+            (h, r.number, r.name)
+        })
+        .collect())
 }
 
 pub async fn get_hit(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Hit>, StoreError> {
