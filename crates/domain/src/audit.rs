@@ -73,6 +73,8 @@ actions! {
     WatchlistUploaded => "watchlist.upload", false;
     ScreeningHitsListed => "screening.list", true;
     ScreeningHitReviewed => "screening.review", false;
+    IndicatorRecords => "indicator.records", true;
+    IndicatorsExported => "indicator.export", true;
 }
 
 /// How the action reached Passage.

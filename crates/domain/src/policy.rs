@@ -45,6 +45,7 @@ permissions! {
     CrossingsRecord => "crossings.record", false, "Record border crossings";
     IndicatorsView => "indicators.view", true, "Read indicators and dashboards";
     IndicatorsManage => "indicators.manage", false, "Define indicators and enter manual values";
+    IndicatorsExact => "indicators.exact", true, "See and export exact small counts (others see them suppressed)";
     ReportsView => "reports.view", true, "Produce and download reports";
     FormsManage => "forms.manage", false, "Upload programme forms and workflows";
     DataProtectionOversee => "data_protection.oversee", true, "Review break-glass access, consent and retention";
@@ -245,6 +246,8 @@ impl Actor {
                 self.host_grant_has(Permission::InstallationManage)
             }
             Permission::AuditView => self.host_grant_has(Permission::AuditView),
+            // The host organisation's M&E compiles the mission's figures across organisations.
+            Permission::IndicatorsView => self.host_grant_has(Permission::IndicatorsView),
             _ => matches!(self, Self::Operator),
         };
         if everywhere && (permission.is_read() || !self.is_read_only_token()) {

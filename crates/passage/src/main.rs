@@ -51,7 +51,7 @@ enum Command {
         listen: Option<String>,
         /// How many fictional records to generate in a new demo data dir (shared between
         /// programmes, spread over their stages).
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 600)]
         cases: u64,
     },
     /// Apply pending database migrations and exit.

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 
 pub const HTMX: &str = "htmx-2.0.11.min.js";
-pub const CSS: &str = "passage-2.css";
+pub const CSS: &str = "passage-3.css";
 pub const JS: &str = "passage-1.js";
 
 const FILES: [(&str, &str, &[u8]); 3] = [

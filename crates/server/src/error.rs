@@ -41,6 +41,13 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
             "bad_token",
             capitalise(&e.to_string()) + ".",
         ),
+        // The indicator definitions no longer match the forms: a configuration problem the
+        // M&E officer fixes; the message names the file, line, indicator and field.
+        ServiceError::Indicators(d) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid_indicators",
+            format!("The indicator definitions do not match the programme forms: {d}"),
+        ),
         ServiceError::InvalidRecord(problems) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_record",

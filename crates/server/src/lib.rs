@@ -11,6 +11,7 @@ mod cases;
 mod duplicates;
 mod error;
 mod forms;
+mod indicators;
 mod metrics;
 mod pages;
 mod register;
@@ -68,6 +69,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(activity::routes())
         .merge(screening::routes())
         .merge(duplicates::routes())
+        .merge(indicators::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

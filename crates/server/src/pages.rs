@@ -60,6 +60,7 @@ pub struct Chrome {
     pub show_audit: bool,
     pub show_screening: bool,
     pub show_duplicates: bool,
+    pub show_indicators: bool,
 }
 
 /// The first organisation where the user holds `permission`: the one a single-organisation
@@ -89,6 +90,7 @@ impl Chrome {
             show_audit: who.actor.has_anywhere(Permission::AuditView),
             show_screening: who.actor.has_anywhere(Permission::CrossingsView),
             show_duplicates: who.actor.has_anywhere(Permission::CasesEdit),
+            show_indicators: who.actor.has_anywhere(Permission::IndicatorsView),
         }
     }
 }

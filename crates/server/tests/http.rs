@@ -40,7 +40,7 @@ async fn pages_carry_security_headers_and_stay_small() {
         "no inline script or style"
     );
 
-    let css = a.get("/static/passage-2.css", None).await;
+    let css = a.get("/static/passage-3.css", None).await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(
         css.headers

@@ -211,7 +211,7 @@ impl Passage {
             recorded_by: actor.user_id().map(|u| u.as_uuid()),
             recorded_at: self.now().micros(),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::add_service(&mut tx.conn(), &service).await?;
         let event = self
             .event(ctx, AuditAction::ServiceRecorded, actor.user_id())
@@ -271,7 +271,7 @@ impl Passage {
             author: actor.user_id(),
             at: self.now(),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::add_note(&mut tx.conn(), &note).await?;
         let event = self
             .event(ctx, AuditAction::NoteAdded, actor.user_id())
@@ -341,7 +341,7 @@ impl Passage {
             at: self.now(),
         };
         let body = key.seal(case.as_bytes(), &format!("document:{id}"), bytes)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::add_document(&mut tx.conn(), &doc, &body).await?;
         let event = self
             .event(ctx, AuditAction::DocumentAdded, actor.user_id())
@@ -494,7 +494,7 @@ impl Passage {
             completed_at: None,
             revision: 1,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::add_referral(&mut tx.conn(), &referral).await?;
         let event = self
             .event(ctx, AuditAction::ReferralRequested, actor.user_id())
@@ -591,7 +591,7 @@ impl Passage {
             _ => {}
         }
         let status = if accept { "accepted" } else { "declined" };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::respond_referral(
             &mut tx.conn(),
             id,
@@ -621,7 +621,7 @@ impl Passage {
     ) -> Result<(), ServiceError> {
         let r = self.referral_for(actor, id, Permission::CasesView).await?;
         authorize(actor, Permission::CasesEdit, Scope::Org(r.to_org))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::complete_referral(&mut tx.conn(), id, self.now())
             .await
             .map_err(|_| InvalidValue::new("referral", format!("is {}, not accepted", r.status)))?;
@@ -655,7 +655,7 @@ impl Passage {
             query: query.to_owned(),
             created_at: self.now(),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         activity::save_filter(&mut tx.conn(), &filter).await?;
         let event = self.event(ctx, AuditAction::FilterSaved, Some(user));
         audit::append(&mut tx.conn(), &event).await?;

@@ -474,7 +474,7 @@ impl Passage {
             }
             prepared.push((stored, person, index, event, record, hits));
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(prepared.len());
         for (stored, person, index, event, record, hits) in prepared {
             let person_id = match person {
@@ -632,7 +632,7 @@ impl Passage {
             revision: revision + 1,
             ..stored
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if let Err(e) = cases::update_answers(&mut tx.conn(), &updated, revision).await {
             drop(tx);
             return Err(match e {
@@ -723,7 +723,7 @@ impl Passage {
     ) -> Result<(), ServiceError> {
         let stored = self.editable_case(actor, id).await?;
         let (_, edit) = record_permissions(&stored.programme);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(user) = assignee {
             let (grants, _) = passage_store::users::grants(&mut tx.conn(), user).await?;
             if !grants

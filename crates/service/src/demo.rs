@@ -95,7 +95,7 @@ impl Passage {
                 password,
             });
         }
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let event = self
             .event(&ctx, AuditAction::DemoSeeded, None)
             .detail("accounts", accounts.len());
@@ -225,6 +225,7 @@ impl Passage {
                     .await?;
                 if spread {
                     self.spread_demo_cases(&cases, &stages, &staff).await?;
+                    self.seed_demo_referrals(&cases, &orgs).await?;
                 }
                 // One person registered twice, the second time with a misspelt family name, as
                 // happens in the field: the duplicates queue then has something to show.
@@ -260,6 +261,38 @@ impl Passage {
         Ok(created)
     }
 
+    /// Refer about one in nine advanced trafficking and return cases to a partner, which
+    /// accepts most and completes most of those, so that referral indicators have figures.
+    async fn seed_demo_referrals(
+        &self,
+        cases: &[crate::CaseRecord],
+        orgs: &[passage_store::orgs::Organisation],
+    ) -> Result<(), ServiceError> {
+        let partner = |name: &str| orgs.iter().find(|o| o.name.as_str() == name).map(|o| o.id);
+        let ctx = Ctx::cli();
+        for (k, case) in cases.iter().enumerate().filter(|(k, _)| k % 9 == 4) {
+            let (to, service) = match case.programme.as_str() {
+                "ct" => (partner(ORGANISATIONS[4].0), "shelter"),
+                "avrr" => (partner(ORGANISATIONS[3].0), "vocational_training"),
+                _ => continue,
+            };
+            let Some(to) = to.filter(|to| *to != case.owner_org) else {
+                continue;
+            };
+            let id = self
+                .refer_case(&Actor::Operator, &ctx, case.id, to, service, &[])
+                .await?;
+            if k % 4 != 0 {
+                self.answer_referral(&Actor::Operator, &ctx, id, true, None)
+                    .await?;
+                if k % 3 != 0 {
+                    self.complete_referral(&Actor::Operator, &ctx, id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Put generated cases at various stages (with the move in their history) and assign
     /// open ones to caseworkers with due dates from two weeks ago to a month ahead.
     async fn spread_demo_cases(
@@ -270,7 +303,7 @@ impl Passage {
     ) -> Result<(), ServiceError> {
         use passage_store::{cases as stored, workflow};
         let now = self.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         for (k, case) in cases.iter().enumerate() {
             let mix = (case.number.bytes().map(u64::from).sum::<u64>() + k as u64) as usize;
             let target = &stages[mix % stages.len()];
@@ -287,6 +320,11 @@ impl Passage {
                 };
                 workflow::add_history(&mut tx.conn(), case.id, &entry).await?;
                 revision += 1;
+            }
+            if target.position >= 3 {
+                for service in demo_services(case, k, self.today(), now) {
+                    passage_store::activity::add_service(&mut tx.conn(), &service).await?;
+                }
             }
             if !target.closed && !staff.is_empty() {
                 let (user, _) = &staff[mix % staff.len()];
@@ -309,4 +347,50 @@ impl Passage {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// One to three services for a generated case that has moved on, delivered within three
+/// months of its registration (never in the future).
+fn demo_services(
+    case: &crate::CaseRecord,
+    k: usize,
+    today: time::Date,
+    now: passage_domain::Timestamp,
+) -> Vec<passage_store::activity::Service> {
+    let kinds: &[&str] = match case.programme.as_str() {
+        "ct" => &["shelter", "medical", "psychosocial", "legal"],
+        "avrr" => &[
+            "counselling",
+            "transport",
+            "cash",
+            "business_support",
+            "documentation",
+        ],
+        "rr" => &["transport", "documentation", "cash", "medical"],
+        _ => return Vec::new(),
+    };
+    let registered = case
+        .answers
+        .values
+        .get("registration_date")
+        .and_then(|d| time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE).ok())
+        .unwrap_or(today);
+    (0..1 + k % 3)
+        .map(|j| {
+            let kind = kinds[(k + j) % kinds.len()];
+            let delivered = (registered + time::Duration::days(((k * 7 + j * 13) % 90) as i64)).min(today);
+            let cash = kind == "cash";
+            passage_store::activity::Service {
+                id: uuid::Uuid::now_v7(),
+                case_id: case.id,
+                service_type: kind.to_owned(),
+                delivered_on: delivered.to_string(),
+                provider_org: None,
+                value: cash.then(|| (100 + (k % 5) * 50).to_string()),
+                currency: cash.then(|| "USD".to_owned()),
+                recorded_by: None,
+                recorded_at: now.micros(),
+            }
+        })
+        .collect()
 }

@@ -141,7 +141,7 @@ impl Passage {
     ) -> Result<MergeRecord, ServiceError> {
         let org = self.mergeable(actor, kept, merged).await?;
         let id = uuid::Uuid::now_v7();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let cases = persons::case_ids(&mut tx.conn(), merged).await?;
         let merge = Merge {
             id,
@@ -182,7 +182,7 @@ impl Passage {
                 .ok_or(ServiceError::NotFound)?
         };
         authorize(actor, Permission::CasesEdit, Scope::Org(merge.owner_org))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         persons::unmerge(&mut tx.conn(), &merge, actor.user_id(), self.now())
             .await
             .map_err(conflict_as("an undo of this merge"))?;
@@ -205,7 +205,7 @@ impl Passage {
     ) -> Result<(), ServiceError> {
         let org = self.mergeable(actor, a, b).await?;
         let (low, high) = if a < b { (a, b) } else { (b, a) };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         persons::set_distinct(&mut tx.conn(), low, high, actor.user_id(), self.now())
             .await
             .map_err(conflict_as("a decision on these persons"))?;

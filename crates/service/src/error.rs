@@ -30,6 +30,8 @@ pub enum ServiceError {
     InvalidRecord(Vec<passage_xlsform::check::Problem>),
     #[error("the form has {} problem(s)", .0.len())]
     InvalidForm(Vec<passage_xlsform::FormError>),
+    #[error("the indicator definitions are not valid: {0}")]
+    Indicators(#[from] passage_indicators::DefinitionError),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -132,7 +132,7 @@ impl Passage {
             uploaded_by: actor.user_id(),
             uploaded_at: self.now(),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         forms::insert_version(&mut tx.conn(), &version, xlsx, &model)
             .await
             .map_err(|e| match e {
@@ -152,6 +152,7 @@ impl Passage {
             .detail("version", &version.version);
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
+        self.forget_indicator_catalogue().await;
         Ok(version)
     }
 

@@ -9,6 +9,7 @@ mod cases;
 mod duplicates;
 mod error;
 mod forms;
+mod indicators;
 mod organisations;
 mod persons;
 mod screening;
@@ -30,8 +31,10 @@ pub use cases::{
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
+pub use indicators::{Catalogue, Dashboard, IndicatorFigures, IndicatorFilter, RecordRef};
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
+pub use passage_indicators as indicator;
 pub use passage_store::activity::SavedFilter;
 pub use passage_store::auth::ApiToken;
 pub use passage_store::forms::{FormVersion, Programme};
@@ -115,6 +118,26 @@ pub struct Passage {
     forms: Arc<RwLock<HashMap<uuid::Uuid, Arc<passage_xlsform::Form>>>>,
     /// Each organisation's watchlists, indexed in memory (rebuilt at start and on upload).
     screening: Arc<std::sync::RwLock<screening::Lists>>,
+    /// Counts committed write transactions, so that cached indicator figures know they are stale.
+    changes: Arc<std::sync::atomic::AtomicU64>,
+    indicators: Arc<tokio::sync::Mutex<indicators::IndicatorCache>>,
+}
+
+/// A use case's write transaction: committing it also marks indicator figures stale.
+pub(crate) struct WriteTx {
+    tx: passage_store::Tx,
+    changes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl WriteTx {
+    pub(crate) fn conn(&mut self) -> passage_store::Conn<'_> {
+        self.tx.conn()
+    }
+    pub(crate) async fn commit(self) -> Result<(), passage_store::StoreError> {
+        self.tx.commit().await?;
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
 }
 
 /// Reference data that changes only with a migration, loaded once at start.
@@ -161,6 +184,16 @@ impl Passage {
             master: Arc::new(master),
             forms: Arc::default(),
             screening: Arc::new(std::sync::RwLock::new(lists)),
+            changes: Arc::default(),
+            indicators: Arc::default(),
+        })
+    }
+
+    /// Begin a write transaction of a use case.
+    pub(crate) async fn begin(&self) -> Result<WriteTx, passage_store::StoreError> {
+        Ok(WriteTx {
+            tx: self.db.begin().await?,
+            changes: self.changes.clone(),
         })
     }
 

@@ -58,7 +58,7 @@ impl Passage {
             is_host,
             created_at: self.now(),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if is_host && orgs::host(&mut tx.conn()).await?.is_some() {
             return Err(ServiceError::Conflict("a host organisation"));
         }
@@ -106,7 +106,7 @@ impl Passage {
     /// The members of an organisation (names and e-mail addresses of staff: audited).
     pub async fn members(&self, actor: &Actor, ctx: &Ctx, org: OrgId) -> Result<Vec<Member>, ServiceError> {
         authorize(actor, Permission::OrgView, Scope::Org(org))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let members = users::members(&mut tx.conn(), Some(org)).await?;
         let event = self
             .event(ctx, AuditAction::MembersListed, actor.user_id())
@@ -146,7 +146,7 @@ impl Passage {
     /// Everyone in the organisations whose members the actor may see (audited).
     pub async fn users(&self, actor: &Actor, ctx: &Ctx) -> Result<Vec<Member>, ServiceError> {
         let visible = actor.orgs_with(Permission::OrgView);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let mut members = users::members(&mut tx.conn(), None).await?;
         if let Some(visible) = &visible {
             members.retain(|m| visible.contains(&m.org));
@@ -185,7 +185,7 @@ impl Passage {
         };
         let role = self.known_role(&new.role)?;
         let hash = self.hash_password(&password).await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         ensure_org_exists(&mut tx.conn(), new.org).await?;
         users::insert(&mut tx.conn(), &user, &hash)
             .await
@@ -218,7 +218,7 @@ impl Passage {
         authorize(actor, Permission::MembersManage, Scope::Org(org))?;
         let role = self.known_role(role)?;
         let username = Username::parse(username)?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         ensure_org_exists(&mut tx.conn(), org).await?;
         let (user, _) = users::by_username(&mut tx.conn(), &username)
             .await?
@@ -242,7 +242,7 @@ impl Passage {
         org: OrgId,
     ) -> Result<(), ServiceError> {
         authorize(actor, Permission::MembersManage, Scope::Org(org))?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         users::remove_membership(&mut tx.conn(), user, org).await?;
         let event = self
             .event(ctx, AuditAction::MemberRemoved, actor.user_id())
@@ -286,7 +286,7 @@ impl Passage {
         }
         let password = Password::parse(new_password, &username)?;
         let hash = self.hash_password(&password).await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         users::set_password(&mut tx.conn(), user.id, &hash, self.now()).await?;
         let ended = passage_store::auth::delete_user_sessions(&mut tx.conn(), user.id).await?;
         let event = self

@@ -176,7 +176,7 @@ impl Passage {
             uploaded_by: actor.user_id(),
             uploaded_at: now,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         screening::put_watchlist(&mut tx.conn(), &stored, existing.is_some())
             .await
             .map_err(crate::error::conflict_as("a list with this name"))?;
@@ -337,7 +337,7 @@ impl Passage {
             .target("screening_hit", id)
             .detail("case", hit.case_id)
             .detail("decision", status);
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         screening::review_hit(&mut tx.conn(), id, status, actor.user_id(), self.now())
             .await
             .map_err(crate::error::conflict_as("a decision on this hit"))?;

@@ -79,7 +79,7 @@ impl Passage {
         if by_account >= self.settings.max_failures_per_account
             || by_address >= self.settings.max_failures_per_address
         {
-            let mut tx = self.db.begin().await?;
+            let mut tx = self.begin().await?;
             let event = self
                 .event(ctx, AuditAction::LoginThrottled, None)
                 .outcome(Outcome::Denied);
@@ -100,7 +100,7 @@ impl Passage {
         let user = match found {
             Some((user, _)) if verified && !user.disabled => user,
             _ => {
-                let mut tx = self.db.begin().await?;
+                let mut tx = self.begin().await?;
                 auth::record_login_failure(&mut tx.conn(), &account_key, &address_key, now).await?;
                 let event = self
                     .event(ctx, AuditAction::LoginFailed, None)
@@ -121,7 +121,7 @@ impl Passage {
             last_seen_at: now,
             expires_at: now.plus_seconds(self.settings.session_absolute_secs),
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         auth::clear_login_failures(&mut tx.conn(), &account_key).await?;
         auth::insert_session(&mut tx.conn(), &session).await?;
         audit::append(
@@ -202,7 +202,7 @@ impl Passage {
 
     /// End this session.
     pub async fn logout(&self, ctx: &Ctx, who: &Authenticated) -> Result<(), ServiceError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(hash) = &who.session_hash {
             auth::delete_session(&mut tx.conn(), hash).await?;
         }
@@ -217,7 +217,7 @@ impl Passage {
 
     /// End every session of this user (a lost tablet, a shared computer).
     pub async fn logout_everywhere(&self, ctx: &Ctx, user: UserId) -> Result<u64, ServiceError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let ended = auth::delete_user_sessions(&mut tx.conn(), user).await?;
         let event = self
             .event(ctx, AuditAction::LogoutEverywhere, Some(user))
@@ -230,7 +230,7 @@ impl Passage {
     /// Remove sessions and failure records that no longer matter (run periodically).
     pub async fn prune(&self) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         auth::delete_stale_sessions(
             &mut tx.conn(),
             now,
@@ -280,7 +280,7 @@ impl Passage {
             revoked_at: None,
             last_used_at: None,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         auth::insert_token(&mut tx.conn(), &token, &sha256(secret.as_bytes())).await?;
         let event = self
             .event(ctx, AuditAction::TokenCreated, Some(who.user.id))
@@ -302,7 +302,7 @@ impl Passage {
         who: &Authenticated,
         id: TokenId,
     ) -> Result<(), ServiceError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         auth::revoke_token(&mut tx.conn(), id, who.user.id, self.clock.now()).await?;
         let event = self
             .event(ctx, AuditAction::TokenRevoked, Some(who.user.id))
@@ -332,6 +332,7 @@ impl Passage {
     /// pooled connection so that they never hold SQLite's single write lock; the data is
     /// returned only once its read is on the audit trail.
     pub(crate) async fn audit_read(&self, event: &AuditEvent) -> Result<(), ServiceError> {
+        // A read changes no figures: not a use case's write transaction.
         let mut tx = self.db.begin().await?;
         passage_store::audit::append(&mut tx.conn(), event).await?;
         tx.commit().await?;

@@ -890,7 +890,7 @@ impl Passage {
             format.extension()
         );
 
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let event = self
             .event(ctx, AuditAction::CasesExported, actor.user_id())
             .org(Some(org))

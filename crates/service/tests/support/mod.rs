@@ -68,6 +68,16 @@ pub fn web() -> Ctx {
 
 impl World {
     pub async fn new() -> Self {
+        let w = Self::shipped().await;
+        w.svc
+            .upload_form(&Actor::Operator, &Ctx::cli(), "ct", &workbook("2099010101"))
+            .await
+            .unwrap();
+        w
+    }
+
+    /// Demo organisations and accounts with the shipped programme forms only.
+    pub async fn shipped() -> Self {
         let t = TestDb::new().await.unwrap();
         let svc = Passage::new(
             t.db.clone(),
@@ -80,9 +90,6 @@ impl World {
         .unwrap();
         let accounts = svc.seed_demo().await.unwrap();
         svc.install_shipped_forms().await.unwrap();
-        svc.upload_form(&Actor::Operator, &Ctx::cli(), "ct", &workbook("2099010101"))
-            .await
-            .unwrap();
         let iom = svc
             .organisations(&Actor::Operator)
             .await

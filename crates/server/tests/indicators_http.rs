@@ -1,0 +1,223 @@
+//! The indicator dashboard over HTTP: the page and its filters, an indicator's charts and
+//! data tables, the CSV download (audited, small cells suppressed for roles without exact
+//! access), the records behind a figure, and the JSON API. Runs on PostgreSQL too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+mod support;
+
+use axum::http::StatusCode;
+use passage_domain::{Actor, TokenScope};
+use passage_service::Ctx;
+use passage_xlsform::fill::{Seed, fill};
+use support::App;
+
+/// Register generated AVRR cases; returns the year most of them were registered in.
+async fn avrr_cases(a: &App, n: u64) -> i32 {
+    let (_, form) = a.svc.current_form("avrr").await.unwrap();
+    let host = a.host().await;
+    let mut years = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let answers = fill(&form, &mut Seed::new(40 + i), a.svc.today()).unwrap();
+        let year: i32 = answers.values["registration_date"][..4].parse().unwrap();
+        *years.entry(year).or_insert(0) += 1;
+        a.svc
+            .register_case(&Actor::Operator, &Ctx::cli(), "avrr", host, &answers)
+            .await
+            .unwrap();
+    }
+    years.into_iter().max_by_key(|(_, n)| *n).unwrap().0
+}
+
+#[tokio::test]
+async fn the_me_officer_reads_the_dashboard_an_indicator_and_its_data() {
+    let a = App::new().await;
+    let year = avrr_cases(&a, 25).await;
+    let (cookie, _) = a.sign_in("meofficer").await;
+
+    let page = a.get(&format!("/indicators?year={year}"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("href=\"/indicators\""), "the menu leads here");
+    assert!(page.body.contains("id=\"card-AVRR-01\"") && page.body.contains("id=\"card-BRD-01\""));
+    assert!(
+        page.body.contains("<svg") && page.body.contains("role=\"img\""),
+        "charts are drawn on the server"
+    );
+    let only_ct = a
+        .get(&format!("/indicators?year={year}&programme=ct"), Some(&cookie))
+        .await;
+    assert!(only_ct.body.contains("id=\"card-CT-01\"") && !only_ct.body.contains("id=\"card-AVRR-01\""));
+
+    let detail = a
+        .get(&format!("/indicators/AVRR-02?year={year}"), Some(&cookie))
+        .await;
+    assert_eq!(detail.status, StatusCode::OK);
+    for part in [
+        "id=\"indicator-total\"",
+        "By sex",
+        "id=\"trend-table\"",
+        "GCM-O21",
+        "<dt>Targets</dt>",
+        "data.csv",
+    ] {
+        assert!(detail.body.contains(part), "the indicator page shows {part}");
+    }
+    assert_eq!(
+        a.get("/indicators/NOPE-1", Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        a.get("/indicators?year=20x6", Some(&cookie)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let csv = a
+        .get(
+            &format!("/indicators/AVRR-02/data.csv?year={year}"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("AVRR-02-{year}.csv"))
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("indicator,year,disaggregation,category_code,category,value,unit,records,status")
+    );
+    assert!(csv.body.contains(&format!("AVRR-02,{year},,,Total,")));
+    assert!(
+        !csv.body.contains("suppressed"),
+        "the M&E officer may export exact values"
+    );
+    let trail = a
+        .svc
+        .audit_events(
+            &Actor::Operator,
+            &Ctx::cli(),
+            &passage_service::AuditQuery {
+                org: None,
+                action_prefix: Some("indicator.export".into()),
+                actor: None,
+                since: None,
+                until: None,
+                before_seq: None,
+                limit: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(trail.events.len(), 1, "the export is in the audit trail");
+
+    // The M&E officer may not open case records: the drill-down lists none.
+    let records = a
+        .get(&format!("/indicators/AVRR-02/records?year={year}"), Some(&cookie))
+        .await;
+    assert_eq!(records.status, StatusCode::OK);
+    assert!(records.body.contains("id=\"no-records\""));
+}
+
+#[tokio::test]
+async fn a_programme_manager_opens_the_records_behind_a_figure_and_others_are_kept_out() {
+    let a = App::new().await;
+    let year = avrr_cases(&a, 25).await;
+    let (cookie, _) = a.sign_in("manager").await;
+    let detail = a
+        .get(&format!("/indicators/AVRR-05?year={year}"), Some(&cookie))
+        .await;
+    // The first row of the first breakdown: <td>label</td><td>value</td><td>records</td><td><a href=…>.
+    let row = detail
+        .body
+        .split("id=\"breakdown-0\"")
+        .nth(1)
+        .unwrap()
+        .split("<tbody><tr>")
+        .nth(1)
+        .unwrap();
+    let cells: Vec<&str> = row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split("</td>").next().unwrap())
+        .collect();
+    let counted: usize = cells[2].parse().unwrap();
+    let link = cells[3]
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let records = a.get(&link, Some(&cookie)).await;
+    assert_eq!(records.status, StatusCode::OK);
+    assert!(
+        records.body.contains(&format!(": {}.", cells[0])),
+        "the list says which category it is"
+    );
+    let listed = records.body.matches("href=\"/cases/").count();
+    assert!(listed > 0);
+    assert_eq!(
+        listed, counted,
+        "the list has as many records as the figure counts"
+    );
+
+    let (caseworker, _) = a.sign_in("caseworker").await;
+    assert_eq!(
+        a.get("/indicators", Some(&caseworker)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        a.get("/indicators/AVRR-01/data.csv", Some(&caseworker))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn the_api_gives_every_indicator_with_small_cells_suppressed_for_partners() {
+    let a = App::new().await;
+    let year = avrr_cases(&a, 6).await;
+    let token = a.token("meofficer", TokenScope::Read).await;
+    let (status, body) = a
+        .api("GET", &format!("/api/v1/indicators?year={year}"), &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["exact"], true);
+    let indicators = body["indicators"].as_array().unwrap();
+    assert!(indicators.len() >= 25);
+    let avrr = indicators.iter().find(|i| i["code"] == "AVRR-05").unwrap();
+    assert_eq!(avrr["unit"], "percent");
+    assert!(
+        avrr["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["year"] == year && f["disaggregation"].is_null())
+    );
+
+    // The partner viewer (another organisation) gets figures over its own records only.
+    let partner = a.token("partner", TokenScope::Read).await;
+    let (status, body) = a
+        .api("GET", &format!("/api/v1/indicators?year={year}"), &partner, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["exact"], false);
+    let all_zero = body["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["figures"].as_array().unwrap())
+        .all(|f| f["records"] == 0 || f["suppressed"] == true);
+    assert!(all_zero);
+    let caseworker = a.token("caseworker", TokenScope::Read).await;
+    assert_eq!(
+        a.api("GET", "/api/v1/indicators", &caseworker, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+}

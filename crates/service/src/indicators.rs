@@ -1,0 +1,860 @@
+//! Indicators for the dashboard, reports and exports: the catalogue checked against the
+//! programmes' forms, fact tables loaded from the database, and figures computed per viewer
+//! scope. Facts and figures are cached and rebuilt after any write of this process (and at
+//! most [`FACTS_MAX_AGE`] after another process's writes, for several `passage serve`
+//! processes on one PostgreSQL database).
+
+use crate::error::ServiceError;
+use crate::{Ctx, Passage};
+use passage_domain::{Actor, AuditAction, OrgId, Permission};
+use passage_indicators::{
+    Cell, FieldSpec, Indicator, Kind, Outcome, Schema, Scope, SourceKind, SourceRef, Sources, Table, builtin,
+};
+use passage_store::facts;
+use passage_xlsform::{FieldKind, Form, Sensitivity};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Facts older than this are reloaded even without a write of this process.
+pub const FACTS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The checked indicator definitions and the sources they were checked against.
+#[derive(Debug)]
+pub struct Catalogue {
+    pub indicators: Vec<Arc<Indicator>>,
+    pub sources: Sources,
+    /// Programme code → name, in the programmes' order.
+    pub programmes: Vec<(String, String)>,
+}
+
+impl Catalogue {
+    pub fn get(&self, code: &str) -> Option<&Arc<Indicator>> {
+        self.indicators.iter().find(|i| i.code == code)
+    }
+
+    /// How a disaggregation is called, and how one of its categories reads.
+    pub fn dimension_label(&self, indicator: &Indicator, dimension: usize) -> String {
+        self.field_spec(indicator, dimension)
+            .map(|s| s.label.clone())
+            .unwrap_or_else(|| {
+                indicator
+                    .computation
+                    .as_ref()
+                    .and_then(|c| c.disaggregate.get(dimension).cloned())
+                    .unwrap_or_default()
+            })
+    }
+
+    pub fn category_label(&self, indicator: &Indicator, dimension: usize, code: &str) -> String {
+        if code.is_empty() || code == "_U" {
+            return "Unknown".into();
+        }
+        self.field_spec(indicator, dimension)
+            .and_then(|s| s.choice_label(code))
+            .map_or_else(|| code.to_owned(), str::to_owned)
+    }
+
+    fn field_spec(&self, indicator: &Indicator, dimension: usize) -> Option<&FieldSpec> {
+        let c = indicator.computation.as_ref()?;
+        self.sources.get(&c.source)?.field(c.disaggregate.get(dimension)?)
+    }
+}
+
+/// Fact tables, and where each case's row is (for drill-down).
+#[derive(Debug, Default)]
+pub struct Facts {
+    tables: HashMap<SourceRef, Table>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct IndicatorCache {
+    catalogue: Option<Arc<Catalogue>>,
+    /// (write generation, when loaded, facts)
+    facts: Option<(u64, Instant, Arc<Facts>)>,
+    figures: HashMap<ScopeKey, Arc<Vec<Outcome>>>,
+}
+
+type ScopeKey = (Option<(i32, i32)>, Option<String>, Option<Vec<String>>);
+
+/// What a viewer asked the dashboard for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndicatorFilter {
+    pub year: Option<i32>,
+    pub county: Option<String>,
+    pub programme: Option<String>,
+}
+
+/// One indicator's figures as this viewer may see them.
+#[derive(Debug, Clone)]
+pub struct IndicatorFigures {
+    pub indicator: Arc<Indicator>,
+    pub outcome: Outcome,
+    /// Parallel to `outcome.cells`: hidden because too few records stand behind it.
+    pub hidden: Vec<bool>,
+}
+
+impl IndicatorFigures {
+    /// The total of `year`, unless hidden.
+    pub fn total(&self, year: i32) -> Option<(&Cell, bool)> {
+        let i = self
+            .outcome
+            .cells
+            .iter()
+            .position(|c| c.year == year && c.dimension.is_none())?;
+        Some((&self.outcome.cells[i], self.hidden[i]))
+    }
+    /// The categories of one disaggregation in `year`, with whether each is hidden.
+    pub fn breakdown(&self, year: i32, dimension: usize) -> Vec<(&Cell, bool)> {
+        self.outcome
+            .cells
+            .iter()
+            .zip(&self.hidden)
+            .filter(|(c, _)| c.year == year && c.dimension == Some(dimension))
+            .map(|(c, h)| (c, *h))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub catalogue: Arc<Catalogue>,
+    pub figures: Vec<IndicatorFigures>,
+    pub year: i32,
+    /// Whether small counts are shown exactly (the viewer's role allows it).
+    pub exact: bool,
+    pub threshold: u64,
+}
+
+/// A record behind a figure that the viewer may open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef {
+    pub case_id: uuid::Uuid,
+    pub number: String,
+    pub programme: String,
+}
+
+impl Passage {
+    /// The indicator catalogue, checked against the current forms.
+    pub async fn indicator_catalogue(&self) -> Result<Arc<Catalogue>, ServiceError> {
+        if let Some(c) = self.indicators.lock().await.catalogue.clone() {
+            return Ok(c);
+        }
+        let mut sources = Sources::new();
+        let mut programmes = Vec::new();
+        for p in self.programmes().await? {
+            programmes.push((p.programme.code.clone(), p.programme.name.clone()));
+            let Ok((_, form)) = self.current_form(&p.programme.code).await else {
+                continue;
+            };
+            sources.extend(form_sources(&p.programme.code, &form, self));
+        }
+        let indicators =
+            passage_indicators::load("indicators/passage.toml", passage_indicators::SHIPPED, &sources)?;
+        let catalogue = Arc::new(Catalogue {
+            indicators: indicators.into_iter().map(Arc::new).collect(),
+            sources,
+            programmes,
+        });
+        let mut cache = self.indicators.lock().await;
+        cache.catalogue = Some(catalogue.clone());
+        cache.facts = None;
+        cache.figures.clear();
+        Ok(catalogue)
+    }
+
+    /// Forget the catalogue (a form changed): it is checked again on next use.
+    pub(crate) async fn forget_indicator_catalogue(&self) {
+        *self.indicators.lock().await = IndicatorCache::default();
+    }
+
+    /// The dashboard's figures for `filter`: every indicator (of the programme, if one is
+    /// chosen), over the organisations whose indicators the viewer may see.
+    pub async fn dashboard(
+        &self,
+        actor: &Actor,
+        filter: &IndicatorFilter,
+    ) -> Result<Dashboard, ServiceError> {
+        if !actor.has_anywhere(Permission::IndicatorsView) {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        let catalogue = self.indicator_catalogue().await?;
+        let year = filter.year.unwrap_or_else(|| self.today().year());
+        let scope = Scope {
+            years: Some((year - 4, year)),
+            county: filter.county.clone(),
+            orgs: org_scope(actor, Permission::IndicatorsView),
+        };
+        let outcomes = self.figures(&catalogue, &scope).await?;
+        let exact = actor.has_anywhere(Permission::IndicatorsExact);
+        let threshold = passage_indicators::DEFAULT_SUPPRESSION_THRESHOLD;
+        let figures = catalogue
+            .indicators
+            .iter()
+            .zip(outcomes.iter())
+            .filter(|(i, _)| filter.programme.is_none() || i.programme == filter.programme)
+            .map(|(i, o)| IndicatorFigures {
+                indicator: i.clone(),
+                hidden: if exact {
+                    vec![false; o.cells.len()]
+                } else {
+                    passage_indicators::suppressed(&o.cells, threshold)
+                },
+                outcome: o.clone(),
+            })
+            .collect();
+        Ok(Dashboard {
+            catalogue,
+            figures,
+            year,
+            exact,
+            threshold,
+        })
+    }
+
+    /// One indicator's figures for the five years up to the filter's year, as CSV: every
+    /// total and category, with hidden cells left blank and marked (audited: it leaves the
+    /// system).
+    pub async fn indicator_csv(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        code: &str,
+        filter: &IndicatorFilter,
+    ) -> Result<crate::ExportFile, ServiceError> {
+        let dashboard = self
+            .dashboard(
+                actor,
+                &IndicatorFilter {
+                    programme: None,
+                    ..filter.clone()
+                },
+            )
+            .await?;
+        let f = dashboard
+            .figures
+            .iter()
+            .find(|f| f.indicator.code == code)
+            .ok_or(ServiceError::NotFound)?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "indicator",
+            "year",
+            "disaggregation",
+            "category_code",
+            "category",
+            "value",
+            "unit",
+            "records",
+            "status",
+        ];
+        w.write_record(header).map_err(internal)?;
+        for (cell, hidden) in f.outcome.cells.iter().zip(&f.hidden) {
+            let (dimension, category) = match cell.dimension {
+                Some(d) => (
+                    dashboard.catalogue.dimension_label(&f.indicator, d),
+                    dashboard
+                        .catalogue
+                        .category_label(&f.indicator, d, &cell.category),
+                ),
+                None => (String::new(), "Total".to_owned()),
+            };
+            let (value, records, status) = if *hidden {
+                (
+                    String::new(),
+                    String::new(),
+                    format!("suppressed: fewer than {} records", dashboard.threshold),
+                )
+            } else {
+                let value = cell
+                    .value
+                    .map_or_else(String::new, |v| format!("{}", (v * 100.0).round() / 100.0));
+                let status = if cell.value.is_none() { "n/a" } else { "" };
+                (value, cell.n.to_string(), status.to_owned())
+            };
+            w.write_record([
+                code,
+                &cell.year.to_string(),
+                &dimension,
+                &cell.category,
+                &category,
+                &value,
+                &f.indicator.unit,
+                &records,
+                &status,
+            ])
+            .map_err(internal)?;
+        }
+        let bytes = w.into_inner().map_err(|e| internal(e.into_error()))?;
+        let event = self
+            .event(ctx, AuditAction::IndicatorsExported, actor.user_id())
+            .detail("indicator", code)
+            .detail("format", "csv")
+            .detail("exact", dashboard.exact);
+        self.audit_read(&event).await?;
+        Ok((
+            format!("{code}-{}.csv", dashboard.year),
+            "text/csv; charset=utf-8",
+            bytes,
+        ))
+    }
+
+    /// The records behind one figure that the viewer may open (audited: it lists cases).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn records_behind(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        code: &str,
+        filter: &IndicatorFilter,
+        year: i32,
+        category: Option<(usize, &str)>,
+    ) -> Result<Vec<RecordRef>, ServiceError> {
+        if !actor.has_anywhere(Permission::IndicatorsView) {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        let catalogue = self.indicator_catalogue().await?;
+        let indicator = catalogue.get(code).ok_or(ServiceError::NotFound)?.clone();
+        let Some(computation) = &indicator.computation else {
+            return Ok(Vec::new());
+        };
+        let read = if computation.source.programme == crate::screening::CROSSINGS {
+            Permission::CrossingsView
+        } else {
+            Permission::CasesView
+        };
+        let scope = Scope {
+            years: Some((year, year)),
+            county: filter.county.clone(),
+            orgs: org_scope(actor, read),
+        };
+        let facts = self.facts(&catalogue).await?;
+        let Some(table) = facts.tables.get(&computation.source) else {
+            return Ok(Vec::new());
+        };
+        let rows = passage_indicators::rows_behind(&indicator, table, &scope, year, category);
+        let text = |field: &str, row: usize| match table.column(field) {
+            Some(passage_indicators::table::Column::Category { codes, dict }) => {
+                dict.name(codes[row]).to_owned()
+            }
+            _ => String::new(),
+        };
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for row in rows {
+            let number = text(builtin::NUMBER, row);
+            let Ok(case_id) = text(builtin::CASE_ID, row).parse::<uuid::Uuid>() else {
+                continue;
+            };
+            if seen.insert(case_id) {
+                out.push(RecordRef {
+                    case_id,
+                    number,
+                    programme: computation.source.programme.clone(),
+                });
+            }
+        }
+        let event = self
+            .event(ctx, AuditAction::IndicatorRecords, actor.user_id())
+            .detail("indicator", code)
+            .detail("year", year)
+            .detail("records", out.len());
+        self.audit_read(&event).await?;
+        Ok(out)
+    }
+
+    /// Every indicator's outcome for `scope`, from the cache when nothing changed.
+    async fn figures(&self, catalogue: &Catalogue, scope: &Scope) -> Result<Arc<Vec<Outcome>>, ServiceError> {
+        let facts = self.facts(catalogue).await?;
+        let key: ScopeKey = (scope.years, scope.county.clone(), scope.orgs.clone());
+        if let Some(f) = self.indicators.lock().await.figures.get(&key) {
+            return Ok(f.clone());
+        }
+        let empty = Table::default();
+        let outcomes: Vec<Outcome> = catalogue
+            .indicators
+            .iter()
+            .map(|i| match &i.computation {
+                Some(c) => {
+                    passage_indicators::compute(i, facts.tables.get(&c.source).unwrap_or(&empty), scope)
+                }
+                None => Outcome::default(),
+            })
+            .collect();
+        let outcomes = Arc::new(outcomes);
+        self.indicators.lock().await.figures.insert(key, outcomes.clone());
+        Ok(outcomes)
+    }
+
+    /// The fact tables, reloaded when a write committed since they were loaded.
+    async fn facts(&self, catalogue: &Catalogue) -> Result<Arc<Facts>, ServiceError> {
+        let mut cache = self.indicators.lock().await;
+        let generation = self.changes.load(Ordering::Acquire);
+        if let Some((g, at, facts)) = &cache.facts
+            && *g == generation
+            && at.elapsed() < FACTS_MAX_AGE
+        {
+            return Ok(facts.clone());
+        }
+        // Holding the lock while loading makes concurrent viewers wait for one load.
+        let started = Instant::now();
+        let facts = Arc::new(self.load_facts(catalogue).await?);
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "indicator facts loaded"
+        );
+        cache.facts = Some((generation, Instant::now(), facts.clone()));
+        cache.figures.clear();
+        Ok(facts)
+    }
+
+    /// Read every case, service, referral and hit into the fact tables the catalogue uses.
+    pub async fn load_facts(&self, catalogue: &Catalogue) -> Result<Facts, ServiceError> {
+        let mut needed: HashMap<&SourceRef, BTreeSet<String>> = HashMap::new();
+        for i in &catalogue.indicators {
+            if let Some(c) = &i.computation {
+                needed.entry(&c.source).or_default().extend(c.fields());
+            }
+        }
+        let always = [builtin::ORG, builtin::COUNTY, builtin::NUMBER, builtin::CASE_ID];
+        // A programme's case table also carries the case fields its services, referrals and
+        // hits indicators use, so that those rows can copy them.
+        let mut case_fields: HashMap<SourceRef, BTreeSet<String>> = HashMap::new();
+        for (source, fields) in &needed {
+            if source.repeat.is_some() {
+                continue;
+            }
+            let parent = SourceRef {
+                kind: SourceKind::Cases,
+                programme: source.programme.clone(),
+                repeat: None,
+            };
+            let Some(schema) = catalogue.sources.get(&parent) else {
+                continue;
+            };
+            case_fields
+                .entry(parent)
+                .or_default()
+                .extend(fields.iter().filter(|f| schema.field(f).is_some()).cloned());
+        }
+        let mut tables: HashMap<SourceRef, Table> = HashMap::new();
+        for (source, fields) in needed.iter().map(|(s, f)| (*s, f)).chain(case_fields.iter()) {
+            let fields = case_fields.get(source).unwrap_or(fields);
+            let names = fields.iter().map(String::as_str).chain(always);
+            tables.insert(source.clone(), Table::new(&catalogue.sources[source], names));
+        }
+        let repeats: HashMap<&str, Vec<&SourceRef>> =
+            tables
+                .keys()
+                .filter(|s| s.repeat.is_some())
+                .fold(HashMap::new(), |mut m, s| {
+                    m.entry(s.programme.as_str()).or_default().push(s);
+                    m
+                });
+        let repeat_refs: Vec<SourceRef> = repeats.values().flatten().map(|s| (*s).clone()).collect();
+
+        let mut pooled = self.db.acquire().await?;
+        let mut case_rows: HashMap<uuid::Uuid, (String, usize)> = HashMap::new();
+        let mut after = None;
+        loop {
+            let page = facts::cases(&mut pooled.conn(), after).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for case in &page {
+                let answers: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&case.reporting).unwrap_or_default();
+                let builtins = CaseBuiltins::new(case);
+                let get = |f: &str| {
+                    builtins
+                        .get(f)
+                        .or_else(|| answers.get(f).and_then(|v| v.as_str()))
+                };
+                let key = SourceRef {
+                    kind: SourceKind::Cases,
+                    programme: case.programme.clone(),
+                    repeat: None,
+                };
+                if let Some(t) = tables.get_mut(&key) {
+                    case_rows.insert(case.id, (case.programme.clone(), t.len()));
+                    t.push(get);
+                }
+                for source in repeat_refs.iter().filter(|s| s.programme == case.programme) {
+                    let Some(repeat) = &source.repeat else { continue };
+                    let Some(serde_json::Value::Array(items)) = answers.get(repeat) else {
+                        continue;
+                    };
+                    let Some(t) = tables.get_mut(source) else { continue };
+                    for item in items {
+                        let own = item.as_object();
+                        t.push(|f| {
+                            own.and_then(|o| o.get(f))
+                                .and_then(|v| v.as_str())
+                                .or_else(|| get(f))
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut after = None;
+        loop {
+            let page = facts::services(&mut pooled.conn(), after).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for s in &page {
+                let delivered = s.delivered_on.clone();
+                add_joined(
+                    &mut tables,
+                    &case_rows,
+                    SourceKind::Services,
+                    s.case_id,
+                    |f| match f {
+                        "service.type" => Some(s.service_type.as_str()),
+                        "service.delivered" => Some(delivered.as_str()),
+                        "service.value" => s.value.as_deref(),
+                        "service.currency" => s.currency.as_deref(),
+                        _ => None,
+                    },
+                );
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = facts::referrals(&mut pooled.conn(), after).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for r in &page {
+                let requested = day_of(r.requested_at);
+                let completed = r.completed_at.map(day_of);
+                let days = r
+                    .completed_at
+                    .map(|c| ((c - r.requested_at) / 86_400_000_000).to_string());
+                add_joined(
+                    &mut tables,
+                    &case_rows,
+                    SourceKind::Referrals,
+                    r.case_id,
+                    |f| match f {
+                        "referral.status" => Some(r.status.as_str()),
+                        "referral.service_type" => Some(r.service_type.as_str()),
+                        "referral.requested" => Some(requested.as_str()),
+                        "referral.completed" => completed.as_deref(),
+                        "referral.days" => days.as_deref(),
+                        _ => None,
+                    },
+                );
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = facts::hits(&mut pooled.conn(), after).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for h in &page {
+                let at = day_of(h.created_at);
+                let score = h.score.to_string();
+                add_joined(
+                    &mut tables,
+                    &case_rows,
+                    SourceKind::Hits,
+                    h.case_id,
+                    |f| match f {
+                        "hit.status" => Some(h.status.as_str()),
+                        "hit.list" => Some(h.list.as_str()),
+                        "hit.score" => Some(score.as_str()),
+                        "hit.at" => Some(at.as_str()),
+                        _ => None,
+                    },
+                );
+            }
+        }
+        Ok(Facts { tables })
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}
+
+/// Add a service, referral or hit row to its programme's table, with its case's answers.
+fn add_joined<'v>(
+    tables: &mut HashMap<SourceRef, Table>,
+    case_rows: &HashMap<uuid::Uuid, (String, usize)>,
+    kind: SourceKind,
+    case_id: uuid::Uuid,
+    own: impl Fn(&str) -> Option<&'v str>,
+) {
+    let Some((programme, row)) = case_rows.get(&case_id) else {
+        return;
+    };
+    let parent_key = SourceRef {
+        kind: SourceKind::Cases,
+        programme: programme.clone(),
+        repeat: None,
+    };
+    let key = SourceRef {
+        kind,
+        programme: programme.clone(),
+        repeat: None,
+    };
+    let Some(mut table) = tables.remove(&key) else {
+        return;
+    };
+    if let Some(parent) = tables.get(&parent_key) {
+        table.push_joined(parent, *row, own);
+    }
+    tables.insert(key, table);
+}
+
+/// The built-in fields of one case, as text.
+struct CaseBuiltins<'c> {
+    case: &'c facts::CaseFact,
+    org: String,
+    id: String,
+    created: String,
+    person: String,
+}
+
+impl<'c> CaseBuiltins<'c> {
+    fn new(case: &'c facts::CaseFact) -> Self {
+        Self {
+            case,
+            org: case.owner_org.to_string(),
+            id: case.id.to_string(),
+            created: day_of(case.created_at),
+            person: case.person_id.map(|p| p.to_string()).unwrap_or_default(),
+        }
+    }
+    fn get(&self, field: &str) -> Option<&str> {
+        Some(match field {
+            builtin::ORG => &self.org,
+            builtin::CASE_ID => &self.id,
+            builtin::NUMBER => &self.case.number,
+            builtin::COUNTY => self.case.county.as_deref()?,
+            builtin::STAGE => &self.case.stage,
+            builtin::CLOSED => {
+                if self.case.closed {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            builtin::CREATED => &self.created,
+            builtin::PERSON => &self.person,
+            _ => return None,
+        })
+    }
+}
+
+/// `YYYY-MM-DD` of a stored timestamp (microseconds since the epoch, UTC).
+fn day_of(micros: i64) -> String {
+    passage_domain::Timestamp::from_micros(micros)
+        .to_datetime()
+        .date()
+        .to_string()
+}
+
+/// The organisations whose records count for this viewer (`None`: all of them).
+fn org_scope(actor: &Actor, permission: Permission) -> Option<Vec<String>> {
+    actor
+        .orgs_with(permission)
+        .map(|orgs| orgs.iter().map(|o: &OrgId| o.as_uuid().to_string()).collect())
+}
+
+/// The fact tables a programme's form offers: its cases, each repeat group, and the
+/// services, referrals (and, for border crossings, screening hits) of its cases.
+fn form_sources(programme: &str, form: &Form, passage: &Passage) -> Vec<(SourceRef, Schema)> {
+    let language = form.default_language.clone().unwrap_or_default();
+    let mut top = Schema::default();
+    let mut repeats: HashMap<String, Schema> = HashMap::new();
+    for (field, enclosing) in form.fields() {
+        let Some(kind) = field_kind(&field.kind, &field.name) else {
+            continue;
+        };
+        let target = match enclosing.last() {
+            Some(r) => repeats.entry((*r).to_owned()).or_default(),
+            None => &mut top,
+        };
+        if field.sensitivity != Some(Sensitivity::Reporting) {
+            target.withheld.insert(field.name.clone());
+            continue;
+        }
+        let mut spec = FieldSpec::new(kind, field.label.get(&language).unwrap_or(&field.name));
+        // Age bands are calculated SDMX age codes: name them as the SDG code list does.
+        if field.name.ends_with("age_band") {
+            spec.choices = Some(age_bands());
+        }
+        if let Some(list) = field.kind.choice_list() {
+            let choices = form.choices.get(list).map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (
+                            c.name.clone(),
+                            c.label.get(&language).unwrap_or(&c.name).to_owned(),
+                        )
+                    })
+                    .collect()
+            });
+            spec.choices = choices;
+        }
+        target.add(&field.name, spec);
+    }
+    let counties: Vec<(String, String)> = passage
+        .counties()
+        .iter()
+        .map(|c| (c.code.clone(), c.name.clone()))
+        .collect();
+    let stages: Vec<(String, String)> = passage
+        .stages(programme)
+        .iter()
+        .map(|s| (s.code.clone(), s.label.clone()))
+        .collect();
+    let builtins = [
+        (builtin::ORG, FieldSpec::new(Kind::Category, "Organisation")),
+        (builtin::CASE_ID, FieldSpec::new(Kind::Category, "Case")),
+        (builtin::NUMBER, FieldSpec::new(Kind::Category, "Case number")),
+        (
+            builtin::COUNTY,
+            FieldSpec::new(Kind::Category, "County").with_choices(counties),
+        ),
+        (
+            builtin::STAGE,
+            FieldSpec::new(Kind::Category, "Stage").with_choices(stages),
+        ),
+        (
+            builtin::CLOSED,
+            FieldSpec::new(Kind::Category, "Closed").with_choices(vec![
+                ("true".into(), "Closed".into()),
+                ("false".into(), "Open".into()),
+            ]),
+        ),
+        (
+            builtin::CREATED,
+            FieldSpec::new(Kind::Date, "Registered in Passage"),
+        ),
+    ];
+    for (name, spec) in builtins.iter().cloned() {
+        top.add(name, spec);
+    }
+    let mut out = Vec::new();
+    let source = |kind| SourceRef {
+        kind,
+        programme: programme.to_owned(),
+        repeat: None,
+    };
+    for (name, mut schema) in repeats {
+        for (f, spec) in &top.fields {
+            schema.fields.entry(f.clone()).or_insert_with(|| spec.clone());
+        }
+        schema.withheld.extend(top.withheld.iter().cloned());
+        out.push((
+            SourceRef {
+                kind: SourceKind::Cases,
+                programme: programme.to_owned(),
+                repeat: Some(name),
+            },
+            schema,
+        ));
+    }
+    let mut services = top.clone();
+    let service_types: Vec<(String, String)> = crate::SERVICE_TYPES
+        .iter()
+        .map(|(c, l)| ((*c).to_owned(), (*l).to_owned()))
+        .collect();
+    services.add(
+        "service.type",
+        FieldSpec::new(Kind::Category, "Service").with_choices(service_types.clone()),
+    );
+    services.add("service.delivered", FieldSpec::new(Kind::Date, "Delivered on"));
+    services.add("service.value", FieldSpec::new(Kind::Number, "Value"));
+    services.add("service.currency", FieldSpec::new(Kind::Category, "Currency"));
+    out.push((source(SourceKind::Services), services));
+    let mut referrals = top.clone();
+    referrals.add(
+        "referral.status",
+        FieldSpec::new(Kind::Category, "Referral status").with_choices(
+            ["requested", "accepted", "declined", "completed"]
+                .iter()
+                .map(|s| ((*s).to_owned(), capitalise(s)))
+                .collect(),
+        ),
+    );
+    referrals.add(
+        "referral.service_type",
+        FieldSpec::new(Kind::Category, "Service").with_choices(service_types),
+    );
+    referrals.add("referral.requested", FieldSpec::new(Kind::Date, "Requested on"));
+    referrals.add("referral.completed", FieldSpec::new(Kind::Date, "Completed on"));
+    referrals.add(
+        "referral.days",
+        FieldSpec::new(Kind::Number, "Days to completion"),
+    );
+    out.push((source(SourceKind::Referrals), referrals));
+    if programme == crate::screening::CROSSINGS {
+        let mut hits = top.clone();
+        hits.add(
+            "hit.status",
+            FieldSpec::new(Kind::Category, "Review").with_choices(
+                ["open", "confirmed", "dismissed"]
+                    .iter()
+                    .map(|s| ((*s).to_owned(), capitalise(s)))
+                    .collect(),
+            ),
+        );
+        hits.add("hit.list", FieldSpec::new(Kind::Category, "Watchlist"));
+        hits.add("hit.score", FieldSpec::new(Kind::Number, "Score"));
+        hits.add("hit.at", FieldSpec::new(Kind::Date, "Screened on"));
+        out.push((source(SourceKind::Hits), hits));
+    }
+    let mut cases = top;
+    cases.add(builtin::PERSON, FieldSpec::new(Kind::Category, "Person"));
+    out.push((source(SourceKind::Cases), cases));
+    out
+}
+
+/// The SDMX age groups the forms' age bands use, named as in the SDG code list.
+fn age_bands() -> Vec<(String, String)> {
+    let codes = [
+        "Y0T4", "Y5T9", "Y10T14", "Y15T17", "Y18T24", "Y25T34", "Y35T44", "Y45T54", "Y55T64", "Y_GE65", "_U",
+    ];
+    let sdg = passage_indicators::reference::sdg();
+    codes
+        .iter()
+        .map(|c| {
+            (
+                (*c).to_owned(),
+                capitalise(sdg.code_name("CL_AGE", c).unwrap_or(c)),
+            )
+        })
+        .collect()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// How indicators treat a form field. A `calculate` has no declared type: those whose names
+/// say they hold a number of years, days or a score change are numbers, the rest codes.
+fn field_kind(kind: &FieldKind, name: &str) -> Option<Kind> {
+    Some(match kind {
+        FieldKind::SelectOne { .. } | FieldKind::Text | FieldKind::Acknowledge | FieldKind::Time => {
+            Kind::Category
+        }
+        FieldKind::SelectMultiple { .. } => Kind::Multi,
+        FieldKind::Integer | FieldKind::Decimal => Kind::Number,
+        FieldKind::Date | FieldKind::DateTime => Kind::Date,
+        FieldKind::Calculate => {
+            let numeric = ["_years", "_days", "_change", "_since_return"];
+            if numeric.iter().any(|s| name.ends_with(s)) {
+                Kind::Number
+            } else {
+                Kind::Category
+            }
+        }
+        FieldKind::Geopoint | FieldKind::Note | FieldKind::Metadata(_) => return None,
+    })
+}

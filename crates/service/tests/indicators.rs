@@ -1,0 +1,211 @@
+//! Indicators computed from case work: the shipped catalogue checks against the shipped
+//! forms, figures equal what was recorded, follow writes, respect who may see what, and
+//! lead back to the records behind them. Runs on PostgreSQL too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+mod support;
+
+use passage_domain::{Actor, Role};
+use passage_service::{Ctx, IndicatorFilter, NewUser, Passage};
+use passage_xlsform::fill::{Seed, fill};
+use support::{World, web};
+
+/// Register `n` generated AVRR cases; returns how many are returns from Liberia per year.
+async fn avrr_cases(w: &World, seed: u64, n: u64) -> std::collections::BTreeMap<i32, u64> {
+    let (_, form) = w.svc.current_form("avrr").await.unwrap();
+    let mut per_year = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let answers = fill(&form, &mut Seed::new(seed + i), w.svc.today()).unwrap();
+        if answers.values.get("case_type").map(String::as_str) == Some("return_from_lr") {
+            let year: i32 = answers.values["registration_date"][..4].parse().unwrap();
+            *per_year.entry(year).or_insert(0) += 1;
+        }
+        w.svc
+            .register_case(&Actor::Operator, &Ctx::cli(), "avrr", w.iom, &answers)
+            .await
+            .unwrap();
+    }
+    per_year
+}
+
+async fn total(svc: &Passage, actor: &Actor, code: &str, year: i32) -> (Option<f64>, u64, bool) {
+    let filter = IndicatorFilter {
+        year: Some(year),
+        ..IndicatorFilter::default()
+    };
+    let d = svc.dashboard(actor, &filter).await.unwrap();
+    let f = d.figures.iter().find(|f| f.indicator.code == code).unwrap();
+    let (cell, hidden) = f.total(year).unwrap();
+    (cell.value, cell.n, hidden)
+}
+
+#[tokio::test]
+async fn the_shipped_catalogue_covers_every_programme_and_links_to_the_frameworks() {
+    let w = World::shipped().await;
+    let c = w.svc.indicator_catalogue().await.unwrap();
+    let computed: Vec<_> = c.indicators.iter().filter(|i| i.computation.is_some()).collect();
+    assert!(computed.len() >= 25, "{} computed indicators", computed.len());
+    for p in ["avrr", "ct", "rr", "border", "capacity"] {
+        assert!(
+            computed.iter().any(|i| i.programme.as_deref() == Some(p)),
+            "{p} has indicators"
+        );
+    }
+    assert!(
+        c.indicators.iter().all(|i| !i.links.gcm.is_empty()),
+        "every indicator serves a GCM objective"
+    );
+    assert!(
+        c.indicators.iter().any(|i| i.computation.is_none()),
+        "manual indicators are defined too"
+    );
+}
+
+#[tokio::test]
+async fn figures_equal_the_records_and_follow_new_ones() {
+    let w = World::shipped().await;
+    let expected = avrr_cases(&w, 500, 40).await;
+    let (&year, &count) = expected.iter().max_by_key(|(_, n)| **n).unwrap();
+    let me = w.sign_in("meofficer").await;
+    let (value, n, hidden) = total(&w.svc, &me.actor, "AVRR-01", year).await;
+    assert_eq!((value, n, hidden), (Some(count as f64), count, false));
+
+    // Cached figures are recomputed after a write.
+    let (_, form) = w.svc.current_form("avrr").await.unwrap();
+    let date = format!("{year}-01-15");
+    let mut extra = None;
+    for s in 9_000..9_200 {
+        let a = fill(&form, &mut Seed::new(s), w.svc.today()).unwrap();
+        if a.values.get("case_type").map(String::as_str) == Some("return_from_lr") {
+            extra = Some(a.with("registration_date", &date));
+            break;
+        }
+    }
+    let extra = extra.unwrap();
+    w.svc
+        .register_case(&Actor::Operator, &Ctx::cli(), "avrr", w.iom, &extra)
+        .await
+        .unwrap();
+    let (value, ..) = total(&w.svc, &me.actor, "AVRR-01", year).await;
+    assert_eq!(value, Some(count as f64 + 1.0));
+
+    // A county filter keeps only the cases filed there (none are filed in a made-up county).
+    let filter = IndicatorFilter {
+        year: Some(year),
+        county: Some("LR-XX".into()),
+        programme: Some("avrr".into()),
+    };
+    let d = w.svc.dashboard(&me.actor, &filter).await.unwrap();
+    assert!(
+        d.figures
+            .iter()
+            .all(|f| f.indicator.programme.as_deref() == Some("avrr"))
+    );
+    let f = d.figures.iter().find(|f| f.indicator.code == "AVRR-01").unwrap();
+    assert_eq!(f.total(year).unwrap().0.n, 0);
+}
+
+#[tokio::test]
+async fn small_counts_are_hidden_from_roles_without_exact_access_and_other_organisations_see_none() {
+    let w = World::shipped().await;
+    avrr_cases(&w, 700, 3).await;
+    let year = w.svc.today().year();
+    let password = "viewer-Passw0rd-long!".to_owned();
+    w.svc
+        .create_user(
+            &Actor::Operator,
+            &Ctx::cli(),
+            &NewUser {
+                username: "iom.viewer".into(),
+                display_name: "Demo Viewer (fictional)".into(),
+                email: None,
+                password: password.clone(),
+                org: w.iom,
+                role: Role::PARTNER_VIEWER.into(),
+            },
+        )
+        .await
+        .unwrap();
+    let s = w.svc.login(&web(), "iom.viewer", &password, "x").await.unwrap();
+    let viewer = w.svc.authenticate_session(&s.token).await.unwrap();
+    let filter = IndicatorFilter {
+        year: Some(year),
+        ..IndicatorFilter::default()
+    };
+    let seen = w.svc.dashboard(&viewer.actor, &filter).await.unwrap();
+    assert!(!seen.exact);
+    for f in &seen.figures {
+        for (cell, hidden) in f.outcome.cells.iter().zip(&f.hidden) {
+            if cell.n > 0 && cell.n < seen.threshold {
+                assert!(hidden, "{} {:?} is below the threshold", f.indicator.code, cell);
+            }
+        }
+    }
+    let me = w.sign_in("meofficer").await;
+    assert!(
+        w.svc
+            .dashboard(&me.actor, &filter)
+            .await
+            .unwrap()
+            .figures
+            .iter()
+            .all(|f| f.hidden.iter().all(|h| !h))
+    );
+
+    // The Ministry of Labour's partner viewer sees only its own organisation's records.
+    let partner = w.sign_in("partner").await;
+    let d = w.svc.dashboard(&partner.actor, &filter).await.unwrap();
+    assert!(d.figures.iter().all(|f| f.outcome.cells.iter().all(|c| c.n == 0)));
+    // A caseworker has no dashboard.
+    let cw = w.sign_in("caseworker").await;
+    assert!(w.svc.dashboard(&cw.actor, &filter).await.is_err());
+}
+
+#[tokio::test]
+async fn a_figure_leads_to_the_records_its_viewer_may_open() {
+    let w = World::shipped().await;
+    let expected = avrr_cases(&w, 900, 30).await;
+    let (&year, &count) = expected.iter().max_by_key(|(_, n)| **n).unwrap();
+    let filter = IndicatorFilter {
+        year: Some(year),
+        ..IndicatorFilter::default()
+    };
+    let manager = w.sign_in("manager").await;
+    let records = w
+        .svc
+        .records_behind(&manager.actor, &web(), "AVRR-01", &filter, year, None)
+        .await
+        .unwrap();
+    assert_eq!(records.len() as u64, count);
+    assert!(records.iter().all(|r| r.number.starts_with("AVRR-")));
+    let d = w.svc.dashboard(&manager.actor, &filter).await.unwrap();
+    let f = d.figures.iter().find(|f| f.indicator.code == "AVRR-01").unwrap();
+    let female = f
+        .breakdown(year, 0)
+        .into_iter()
+        .find(|(c, _)| c.category == "female")
+        .map_or(0, |(c, _)| c.n);
+    let behind = w
+        .svc
+        .records_behind(
+            &manager.actor,
+            &web(),
+            "AVRR-01",
+            &filter,
+            year,
+            Some((0, "female")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(behind.len() as u64, female);
+    // The M&E officer sees the figures but may not open case records.
+    let me = w.sign_in("meofficer").await;
+    assert!(
+        w.svc
+            .records_behind(&me.actor, &web(), "AVRR-01", &filter, year, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
