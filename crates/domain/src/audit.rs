@@ -75,6 +75,7 @@ actions! {
     ScreeningHitReviewed => "screening.review", false;
     IndicatorRecords => "indicator.records", true;
     IndicatorsExported => "indicator.export", true;
+    NarrativeSaved => "report.narrative", false;
 }
 
 /// How the action reached Passage.

@@ -4,6 +4,7 @@
 
 pub mod compute;
 pub mod definition;
+pub mod export;
 pub mod expr;
 pub mod reference;
 pub mod table;

@@ -46,7 +46,15 @@ pub struct FilterParams {
 }
 
 impl FilterParams {
-    fn filter(&self) -> Result<IndicatorFilter, ServiceError> {
+    pub(crate) fn new(year: Option<String>, county: Option<String>, programme: Option<String>) -> Self {
+        Self {
+            year,
+            county,
+            programme,
+        }
+    }
+
+    pub(crate) fn filter(&self) -> Result<IndicatorFilter, ServiceError> {
         let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)

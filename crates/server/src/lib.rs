@@ -15,6 +15,7 @@ mod indicators;
 mod metrics;
 mod pages;
 mod register;
+mod reports;
 mod screening;
 mod security;
 mod transfer;
@@ -70,6 +71,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(screening::routes())
         .merge(duplicates::routes())
         .merge(indicators::routes())
+        .merge(reports::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

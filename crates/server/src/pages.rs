@@ -61,6 +61,7 @@ pub struct Chrome {
     pub show_screening: bool,
     pub show_duplicates: bool,
     pub show_indicators: bool,
+    pub show_reports: bool,
 }
 
 /// The first organisation where the user holds `permission`: the one a single-organisation
@@ -91,6 +92,7 @@ impl Chrome {
             show_screening: who.actor.has_anywhere(Permission::CrossingsView),
             show_duplicates: who.actor.has_anywhere(Permission::CasesEdit),
             show_indicators: who.actor.has_anywhere(Permission::IndicatorsView),
+            show_reports: who.actor.has_anywhere(Permission::ReportsView),
         }
     }
 }

@@ -221,3 +221,102 @@ async fn the_api_gives_every_indicator_with_small_cells_suppressed_for_partners(
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn reports_are_read_online_downloaded_and_the_narrative_is_written_in_the_page() {
+    let a = App::new().await;
+    let year = avrr_cases(&a, 10).await;
+    let (cookie, csrf) = a.sign_in("meofficer").await;
+    let index = a.get(&format!("/reports?year={year}"), Some(&cookie)).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.body.contains("href=\"/reports\"") && index.body.contains("id=\"report-gcm-review\""));
+
+    let review = a
+        .get(&format!("/reports/gcm-review?year={year}"), Some(&cookie))
+        .await;
+    assert_eq!(review.status, StatusCode::OK);
+    assert_eq!(
+        review.body.matches("<h3 id=\"GCM-O").count(),
+        23,
+        "one section per objective"
+    );
+    assert!(review.body.contains("Write the narrative"));
+
+    let saved = a
+        .post_form(
+            "/reports/gcm-review/narratives",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&section=GCM-O10&year={year}&body=Fictional+narrative+for+tests."),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let review = a
+        .get(&format!("/reports/gcm-review?year={year}"), Some(&cookie))
+        .await;
+    assert!(review.body.contains("<p>Fictional narrative for tests.</p>"));
+
+    let xlsx = a
+        .get(
+            &format!("/reports/gcm-review?year={year}&format=xlsx"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert!(xlsx.bytes.starts_with(b"PK"));
+    assert!(
+        xlsx.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("gcm-review-{year}.xlsx"))
+    );
+    let pdf = a
+        .get(
+            &format!("/reports/gcm-review?year={year}&format=pdf"),
+            Some(&cookie),
+        )
+        .await;
+    if cfg!(feature = "pdf") {
+        assert!(pdf.bytes.starts_with(b"%PDF-"));
+    } else {
+        assert_eq!(
+            pdf.status,
+            StatusCode::NOT_IMPLEMENTED,
+            "a build without the PDF engine says so"
+        );
+    }
+    let odd = a
+        .get(
+            &format!("/reports/gcm-review?year={year}&format=docx"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let programme = a
+        .get(&format!("/reports/programmes/ct?year={year}"), Some(&cookie))
+        .await;
+    assert!(programme.status == StatusCode::OK && programme.body.contains("(CT-01)"));
+    assert_eq!(
+        a.get("/reports/programmes/nope", Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A programme manager reads reports but may not write the mission's narrative.
+    let (manager, manager_csrf) = a.sign_in("manager").await;
+    let page = a
+        .get(&format!("/reports/gcm-review?year={year}"), Some(&manager))
+        .await;
+    assert!(page.status == StatusCode::OK && !page.body.contains("Write the narrative"));
+    let refused = a
+        .post_form(
+            "/reports/gcm-review/narratives",
+            Some(&manager),
+            &format!("csrf_token={manager_csrf}&section=GCM-O10&year={year}&body=x"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let (caseworker, _) = a.sign_in("caseworker").await;
+    assert_eq!(
+        a.get("/reports", Some(&caseworker)).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

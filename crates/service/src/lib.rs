@@ -12,6 +12,7 @@ mod forms;
 mod indicators;
 mod organisations;
 mod persons;
+mod reports;
 mod screening;
 mod sessions;
 mod transfer;
@@ -35,6 +36,7 @@ pub use indicators::{Catalogue, Dashboard, IndicatorFigures, IndicatorFilter, Re
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
 pub use passage_indicators as indicator;
+pub use passage_reports as report;
 pub use passage_store::activity::SavedFilter;
 pub use passage_store::auth::ApiToken;
 pub use passage_store::forms::{FormVersion, Programme};
@@ -47,6 +49,7 @@ pub use passage_xlsform::check::{Instance, Problem};
 pub use persons::{
     Identity, PERSON_FIELDS, PersonRecord, SimilarPerson, display_name, identity_of, name_tokens,
 };
+pub use reports::{GCM_REVIEW, MAX_NARRATIVE_CHARS};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use sessions::{Authenticated, NewSession};
 pub use transfer::{

@@ -209,3 +209,89 @@ async fn a_figure_leads_to_the_records_its_viewer_may_open() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_gcm_review_has_every_objective_with_its_narrative_and_linked_indicators() {
+    let w = World::shipped().await;
+    let expected = avrr_cases(&w, 300, 20).await;
+    let year = *expected.keys().last().unwrap();
+    let me = w.sign_in("meofficer").await;
+    let filter = IndicatorFilter {
+        year: Some(year),
+        ..IndicatorFilter::default()
+    };
+    w.svc
+        .set_narrative(
+            &me.actor,
+            &web(),
+            passage_service::GCM_REVIEW,
+            "GCM-O21",
+            year,
+            "  Returns grew.  ",
+        )
+        .await
+        .unwrap();
+    let review = w.svc.gcm_review(&me.actor, &filter).await.unwrap();
+    let objectives: Vec<&str> = review.headings(2).collect();
+    assert_eq!(objectives.len(), 23);
+    assert!(objectives[20].starts_with("Objective 21: Cooperate in facilitating safe and dignified return"));
+    let blocks = &review.blocks;
+    let o21 = blocks
+        .iter()
+        .position(
+            |b| matches!(b, passage_service::report::Block::Heading { anchor, .. } if anchor == "GCM-O21"),
+        )
+        .unwrap();
+    let section = &blocks[o21..blocks.len().min(o21 + 5)];
+    assert!(section.contains(&passage_service::report::Block::Paragraph("Returns grew.".into())));
+    let table = section
+        .iter()
+        .find_map(|b| match b {
+            passage_service::report::Block::Table(t) => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        table.rows.iter().any(|r| r[0].contains("(AVRR-01)")),
+        "the indicators serving objective 21 are listed"
+    );
+
+    // Narratives: only the host's M&E officers write them, within limits, for real sections.
+    let manager = w.sign_in("manager").await;
+    let gcm = passage_service::GCM_REVIEW;
+    assert!(
+        w.svc
+            .set_narrative(&manager.actor, &web(), gcm, "GCM-O21", year, "x")
+            .await
+            .is_err()
+    );
+    let long = "x".repeat(passage_service::MAX_NARRATIVE_CHARS + 1);
+    assert!(matches!(
+        w.svc
+            .set_narrative(&me.actor, &web(), gcm, "GCM-O21", year, &long)
+            .await,
+        Err(passage_service::ServiceError::Invalid(_))
+    ));
+    assert!(matches!(
+        w.svc
+            .set_narrative(&me.actor, &web(), gcm, "GCM-O99", year, "x")
+            .await,
+        Err(passage_service::ServiceError::NotFound)
+    ));
+    w.svc
+        .set_narrative(&me.actor, &web(), gcm, "GCM-O21", year, "")
+        .await
+        .unwrap();
+    assert!(
+        w.svc.narratives(gcm, year).await.unwrap().is_empty(),
+        "an empty narrative removes it"
+    );
+
+    let programme = w.svc.programme_report(&me.actor, &filter, "avrr").await.unwrap();
+    assert!(programme.headings(1).any(|h| h.contains("(AVRR-01)")));
+    assert!(
+        passage_service::report::xlsx(&programme)
+            .unwrap()
+            .starts_with(b"PK")
+    );
+}

@@ -14,6 +14,7 @@ pub mod forms;
 pub mod orgs;
 pub mod persons;
 pub mod places;
+pub mod reports;
 pub mod screening;
 pub mod users;
 pub mod workflow;

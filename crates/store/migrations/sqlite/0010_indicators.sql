@@ -4,3 +4,15 @@
 insert into role_permissions (role, permission) values
   ('programme_manager', 'indicators.exact'),
   ('me_officer', 'indicators.exact');
+
+-- The narrative an M&E officer writes for a section of a report (e.g. one GCM objective of
+-- the voluntary review), per year. Aggregate reporting text, never about a person.
+create table report_narratives (
+    report text not null,
+    section text not null,
+    year integer not null,
+    body text not null,
+    updated_by blob references users (id),
+    updated_at bigint not null,
+    primary key (report, section, year)
+);
