@@ -181,6 +181,8 @@ pub struct Indicator {
     pub baseline: Option<Baseline>,
     pub targets: BTreeMap<i32, f64>,
     pub verification: Option<String>,
+    /// The SDG SDMX series this indicator reports (e.g. `VC_HTF_DETV`), when it measures one.
+    pub sdmx_series: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +248,8 @@ struct RawIndicator {
     targets: BTreeMap<String, f64>,
     #[serde(default)]
     verification: Option<String>,
+    #[serde(default)]
+    sdmx_series: Option<String>,
 }
 
 /// Why a definitions file was refused.
@@ -355,7 +359,28 @@ fn check(r: &RawIndicator, sources: &Sources) -> Result<Indicator, String> {
         baseline: r.baseline.clone(),
         targets,
         verification: r.verification.clone(),
+        sdmx_series: check_series(r)?,
     })
+}
+
+/// A series code must be one of those of the SDG indicators the indicator links to.
+fn check_series(r: &RawIndicator) -> Result<Option<String>, String> {
+    let Some(series) = &r.sdmx_series else {
+        return Ok(None);
+    };
+    let sdg = reference::sdg();
+    let known = r
+        .sdg
+        .iter()
+        .filter_map(|c| sdg.indicator(c))
+        .any(|i| i.sdmx_series.iter().any(|s| s.code == *series));
+    if known {
+        Ok(Some(series.clone()))
+    } else {
+        Err(format!(
+            "sdmx_series: '{series}' is not a series of the linked SDG indicators"
+        ))
+    }
 }
 
 fn check_links(r: &RawIndicator) -> Result<Links, String> {

@@ -228,14 +228,12 @@ pub fn hxl_csv(input: &ExportInput) -> Result<Vec<u8>, ExportError> {
 
 /// The SDMX series: the first series of the first linked SDG indicator that has one, else a
 /// Passage-own code (`PSG_<code>`).
+/// The indicator's declared SDG series, else a national series named after its code: a
+/// link to an SDG indicator does not mean the figure is that indicator's series.
 fn series_code(i: &Indicator) -> String {
-    let sdg = reference::sdg();
-    i.links
-        .sdg
-        .iter()
-        .filter_map(|c| sdg.indicator(c))
-        .find_map(|s| s.sdmx_series.first())
-        .map_or_else(|| format!("PSG_{}", i.code), |s| s.code.clone())
+    i.sdmx_series
+        .clone()
+        .unwrap_or_else(|| format!("PSG_{}", i.code.replace(['-', '.'], "_")))
 }
 
 /// Migratory status in `COMPOSITE_BREAKDOWN`: `national` → `MS_NOMIGRANT`, no answer or
@@ -521,7 +519,7 @@ mod tests {
 
     fn rows(f: Export) -> Vec<Vec<String>> {
         let (out, hidden) = outcome();
-        let ind = indicator("sdg = [\"10.7\", \"10.7.3\"]");
+        let ind = indicator("sdg = [\"10.7\", \"10.7.3\"]\nsdmx_series = \"SM_DTH_MIGR\"");
         parse(&f(&input(&ind, &out, &hidden)).unwrap())
     }
 
@@ -604,7 +602,7 @@ mod tests {
         };
         let total = one("", None);
         let r = parse(&sdmx_csv(&input(&ind, &total, &[false])).unwrap());
-        assert_eq!((r[1][3].as_str(), r[1][11].as_str()), ("PSG_CT-9", "PT"));
+        assert_eq!((r[1][3].as_str(), r[1][11].as_str()), ("PSG_CT_9", "PT"));
         for (category, dimension) in [("Y15T16", 1), ("woman", 0)] {
             let odd = one(category, Some(dimension));
             let e = sdmx_csv(&input(&ind, &odd, &[false]));

@@ -283,6 +283,9 @@ fn definitions_are_refused_with_a_precise_message() {
     assert!(err("date = \"registered\"\ncolour = 1").contains("unknown field `colour`"));
     assert!(err("date = \"registered\"\nsource = \"hits\"").contains("there is no source 'hits of ct'"));
     assert!(err("kind = \"manual\"\ndate = \"registered\"").contains("'date' does not apply"));
+    assert!(
+        err("date = \"registered\"\nsdmx_series = \"VC_HTF_DETV\"").contains("not a series of the linked")
+    );
     let dup = "[[indicator]]\ncode = \"A\"\ntitle = \"t\"\nunit = \"u\"\nkind = \"manual\"\n".repeat(2);
     assert!(
         load("d.toml", &dup, &sources())

@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use passage_charts::Series;
 use passage_service::indicator::Indicator;
-use passage_service::{Dashboard, IndicatorFigures, IndicatorFilter, RecordRef, ServiceError};
+use passage_service::{Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, RecordRef, ServiceError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/indicators", get(dashboard))
         .route("/indicators/{code}", get(detail))
         .route("/indicators/{code}/data.csv", get(csv_download))
+        .route("/indicators/{code}/export", get(export_download))
         .route("/indicators/{code}/records", get(records))
 }
 
@@ -553,11 +554,49 @@ async fn csv_download(
     Path(code): Path<String>,
     Query(p): Query<FilterParams>,
 ) -> Result<Response, PageError> {
-    let (name, content_type, bytes) = state
+    let filter = p.filter()?;
+    let file = state
         .svc
-        .indicator_csv(&who.actor, &ctx, &code, &p.filter()?)
+        .indicator_export(&who.actor, &ctx, &code, &filter, ExportFormat::Csv)
         .await?;
-    Ok((
+    Ok(attachment(file))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportParams {
+    #[serde(default)]
+    year: Option<String>,
+    #[serde(default)]
+    county: Option<String>,
+    #[serde(default)]
+    format: String,
+}
+
+/// Open SDG, SDMX-CSV or HXL download of one indicator.
+async fn export_download(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(code): Path<String>,
+    Query(p): Query<ExportParams>,
+) -> Result<Response, PageError> {
+    let format = ExportFormat::parse(&p.format).ok_or_else(|| {
+        ServiceError::from(passage_domain::InvalidValue::new(
+            "format",
+            "is not one of csv, open-sdg, open-sdg-meta, sdmx, hxl",
+        ))
+    })?;
+    let filter = FilterParams::new(p.year, p.county, None).filter()?;
+    Ok(attachment(
+        state
+            .svc
+            .indicator_export(&who.actor, &ctx, &code, &filter, format)
+            .await?,
+    ))
+}
+
+fn attachment((name, content_type, bytes): passage_service::ExportFile) -> Response {
+    (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
             (
@@ -567,7 +606,7 @@ async fn csv_download(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The filters plus which category of which disaggregation (none: the year's total). Not

@@ -113,6 +113,36 @@ async fn the_me_officer_reads_the_dashboard_an_indicator_and_its_data() {
         .unwrap();
     assert_eq!(trail.events.len(), 1, "the export is in the audit trail");
 
+    // Publishing formats: Open SDG (data and metadata), SDMX-CSV and HXL.
+    let path = |format: &str| format!("/indicators/CT-01/export?year={year}&format={format}");
+    let sdmx = a.get(&path("sdmx"), Some(&cookie)).await;
+    assert_eq!(sdmx.status, StatusCode::OK);
+    assert!(
+        sdmx.body
+            .starts_with("DATAFLOW,FREQ,REPORTING_TYPE,SERIES,REF_AREA,SEX,AGE")
+    );
+    assert!(
+        sdmx.body.contains(",VC_HTF_DETV,430,_T,_T,"),
+        "the declared SDG series, Liberia, totals"
+    );
+    let open_sdg = a.get(&path("open-sdg"), Some(&cookie)).await;
+    assert!(open_sdg.body.starts_with("Year,") && open_sdg.body.lines().next().unwrap().ends_with(",Value"));
+    assert!(
+        a.get(&path("open-sdg-meta"), Some(&cookie))
+            .await
+            .body
+            .contains("SDG_SERIES_DESCR:")
+    );
+    let hxl = a.get(&path("hxl"), Some(&cookie)).await;
+    assert_eq!(
+        hxl.body.lines().nth(1).map(|l| l.starts_with("#indicator+code")),
+        Some(true)
+    );
+    assert_eq!(
+        a.get(&path("pdf"), Some(&cookie)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
     // The M&E officer may not open case records: the drill-down lists none.
     let records = a
         .get(&format!("/indicators/AVRR-02/records?year={year}"), Some(&cookie))

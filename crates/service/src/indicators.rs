@@ -213,15 +213,16 @@ impl Passage {
         })
     }
 
-    /// One indicator's figures for the five years up to the filter's year, as CSV: every
-    /// total and category, with hidden cells left blank and marked (audited: it leaves the
-    /// system).
-    pub async fn indicator_csv(
+    /// One indicator's figures for the five years up to the filter's year, in a format that
+    /// leaves the system (audited): hidden cells are blank or left out for roles without
+    /// exact access.
+    pub async fn indicator_export(
         &self,
         actor: &Actor,
         ctx: &Ctx,
         code: &str,
         filter: &IndicatorFilter,
+        format: ExportFormat,
     ) -> Result<crate::ExportFile, ServiceError> {
         let dashboard = self
             .dashboard(
@@ -237,67 +238,72 @@ impl Passage {
             .iter()
             .find(|f| f.indicator.code == code)
             .ok_or(ServiceError::NotFound)?;
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let header = [
-            "indicator",
-            "year",
-            "disaggregation",
-            "category_code",
-            "category",
-            "value",
-            "unit",
-            "records",
-            "status",
-        ];
-        w.write_record(header).map_err(internal)?;
-        for (cell, hidden) in f.outcome.cells.iter().zip(&f.hidden) {
-            let (dimension, category) = match cell.dimension {
-                Some(d) => (
-                    dashboard.catalogue.dimension_label(&f.indicator, d),
-                    dashboard
-                        .catalogue
-                        .category_label(&f.indicator, d, &cell.category),
+        // Awaited before the label closures exist: they are not `Sync`, and the future must be `Send`.
+        let compiling_org = self.host_name().await?;
+        let last_update = self.today().to_string();
+        // The label closures are not `Sync`: they live in this block only, so that the future
+        // stays `Send` across the audit write below.
+        let (name, content_type, bytes) = {
+            let catalogue = &dashboard.catalogue;
+            let category_label = |d: usize, c: &str| catalogue.category_label(&f.indicator, d, c);
+            let dimension_label = |d: usize| catalogue.dimension_label(&f.indicator, d);
+            let input = passage_indicators::export::ExportInput {
+                indicator: &f.indicator,
+                outcome: &f.outcome,
+                hidden: &f.hidden,
+                category_label: &category_label,
+                dimension_label: &dimension_label,
+                ref_area: LIBERIA_M49,
+                last_update: &last_update,
+                compiling_org: &compiling_org,
+            };
+            use passage_indicators::export as x;
+            let year = dashboard.year;
+            match format {
+                ExportFormat::Csv => (
+                    format!("{code}-{year}.csv"),
+                    "text/csv; charset=utf-8",
+                    figures_csv(&dashboard, f)?,
                 ),
-                None => (String::new(), "Total".to_owned()),
-            };
-            let (value, records, status) = if *hidden {
-                (
-                    String::new(),
-                    String::new(),
-                    format!("suppressed: fewer than {} records", dashboard.threshold),
-                )
-            } else {
-                let value = cell
-                    .value
-                    .map_or_else(String::new, |v| format!("{}", (v * 100.0).round() / 100.0));
-                let status = if cell.value.is_none() { "n/a" } else { "" };
-                (value, cell.n.to_string(), status.to_owned())
-            };
-            w.write_record([
-                code,
-                &cell.year.to_string(),
-                &dimension,
-                &cell.category,
-                &category,
-                &value,
-                &f.indicator.unit,
-                &records,
-                &status,
-            ])
-            .map_err(internal)?;
-        }
-        let bytes = w.into_inner().map_err(|e| internal(e.into_error()))?;
+                ExportFormat::OpenSdg => (
+                    format!("indicator_{}.csv", slug(code)),
+                    "text/csv; charset=utf-8",
+                    x::open_sdg_csv(&input).map_err(internal)?,
+                ),
+                ExportFormat::OpenSdgMeta => (
+                    format!("{}.yml", slug(code)),
+                    "application/yaml; charset=utf-8",
+                    x::open_sdg_meta_yaml(&input).into_bytes(),
+                ),
+                ExportFormat::Sdmx => (
+                    format!("{code}-{year}-sdmx.csv"),
+                    "text/csv; charset=utf-8",
+                    x::sdmx_csv(&input).map_err(internal)?,
+                ),
+                ExportFormat::Hxl => (
+                    format!("{code}-{year}-hxl.csv"),
+                    "text/csv; charset=utf-8",
+                    x::hxl_csv(&input).map_err(internal)?,
+                ),
+            }
+        };
         let event = self
             .event(ctx, AuditAction::IndicatorsExported, actor.user_id())
             .detail("indicator", code)
-            .detail("format", "csv")
+            .detail("format", format.as_str())
             .detail("exact", dashboard.exact);
         self.audit_read(&event).await?;
-        Ok((
-            format!("{code}-{}.csv", dashboard.year),
-            "text/csv; charset=utf-8",
-            bytes,
-        ))
+        Ok((name, content_type, bytes))
+    }
+
+    /// The host organisation's name (the compiling organisation of exports).
+    async fn host_name(&self) -> Result<String, ServiceError> {
+        let orgs = self.organisations(&Actor::Operator).await?;
+        Ok(orgs
+            .iter()
+            .find(|o| o.is_host)
+            .map(|o| o.name.to_string())
+            .unwrap_or_default())
     }
 
     /// The records behind one figure that the viewer may open (audited: it lists cases).
@@ -571,6 +577,106 @@ impl Passage {
         }
         Ok(Facts { tables })
     }
+}
+
+/// Liberia in the M49 area codes SDMX uses.
+const LIBERIA_M49: &str = "430";
+
+/// Formats an indicator's figures can be downloaded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Every total and category with labels, records behind each and status.
+    Csv,
+    /// Open SDG data file (blank cells are totals).
+    OpenSdg,
+    /// Open SDG metadata (SDG metadata concepts as YAML keys).
+    OpenSdgMeta,
+    /// SDMX-CSV with the SDG data structure's dimensions.
+    Sdmx,
+    /// HXL-tagged CSV for HDX.
+    Hxl,
+}
+
+impl ExportFormat {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "csv" => Self::Csv,
+            "open-sdg" => Self::OpenSdg,
+            "open-sdg-meta" => Self::OpenSdgMeta,
+            "sdmx" => Self::Sdmx,
+            "hxl" => Self::Hxl,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::OpenSdg => "open-sdg",
+            Self::OpenSdgMeta => "open-sdg-meta",
+            Self::Sdmx => "sdmx",
+            Self::Hxl => "hxl",
+        }
+    }
+}
+
+/// Open SDG names files after the indicator with dashes (`indicator_10-7-3.csv`).
+fn slug(code: &str) -> String {
+    code.replace('.', "-").to_lowercase()
+}
+
+/// The plain CSV: every total and category, hidden cells blank and marked.
+fn figures_csv(dashboard: &Dashboard, f: &IndicatorFigures) -> Result<Vec<u8>, ServiceError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "indicator",
+        "year",
+        "disaggregation",
+        "category_code",
+        "category",
+        "value",
+        "unit",
+        "records",
+        "status",
+    ];
+    w.write_record(header).map_err(internal)?;
+    for (cell, hidden) in f.outcome.cells.iter().zip(&f.hidden) {
+        let (dimension, category) = match cell.dimension {
+            Some(d) => (
+                dashboard.catalogue.dimension_label(&f.indicator, d),
+                dashboard
+                    .catalogue
+                    .category_label(&f.indicator, d, &cell.category),
+            ),
+            None => (String::new(), "Total".to_owned()),
+        };
+        let (value, records, status) = if *hidden {
+            (
+                String::new(),
+                String::new(),
+                format!("suppressed: fewer than {} records", dashboard.threshold),
+            )
+        } else {
+            let value = cell
+                .value
+                .map_or_else(String::new, |v| format!("{}", (v * 100.0).round() / 100.0));
+            let status = if cell.value.is_none() { "n/a" } else { "" };
+            (value, cell.n.to_string(), status.to_owned())
+        };
+        let year = cell.year.to_string();
+        w.write_record([
+            f.indicator.code.as_str(),
+            &year,
+            &dimension,
+            &cell.category,
+            &category,
+            &value,
+            &f.indicator.unit,
+            &records,
+            &status,
+        ])
+        .map_err(internal)?;
+    }
+    w.into_inner().map_err(|e| internal(e.into_error()))
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
