@@ -147,6 +147,7 @@ struct DashboardPage {
     query: String,
     exact: bool,
     threshold: u64,
+    as_of: String,
 }
 
 impl DashboardPage {
@@ -272,6 +273,7 @@ async fn dashboard(
             query: query_string(&filter, d.year),
             exact: d.exact,
             threshold: d.threshold,
+            as_of: d.as_of.display_minutes(),
         },
     )
 }

@@ -12,6 +12,8 @@ use passage_indicators::{
 };
 use passage_store::facts;
 use passage_xlsform::{FieldKind, Form, Sensitivity};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +21,9 @@ use std::time::{Duration, Instant};
 
 /// Facts older than this are reloaded even without a write of this process.
 pub const FACTS_MAX_AGE: Duration = Duration::from_secs(60);
+/// A load that took longer than this is redone in the background next time, while the
+/// previous figures answer.
+const SYNC_RELOAD_LIMIT: Duration = Duration::from_secs(2);
 
 /// The checked indicator definitions and the sources they were checked against.
 #[derive(Debug)]
@@ -62,18 +67,43 @@ impl Catalogue {
     }
 }
 
-/// Fact tables, and where each case's row is (for drill-down).
-#[derive(Debug, Default)]
+/// The fact tables indicators are computed from, one per source.
+#[derive(Debug)]
 pub struct Facts {
     tables: HashMap<SourceRef, Table>,
+    /// When the load began: the figures include every record saved before it.
+    pub as_of: passage_domain::Timestamp,
+}
+
+impl Facts {
+    pub fn table(&self, source: &SourceRef) -> Option<&Table> {
+        self.tables.get(source)
+    }
+    pub fn tables(&self) -> impl Iterator<Item = (&SourceRef, &Table)> {
+        self.tables.iter()
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct IndicatorCache {
     catalogue: Option<Arc<Catalogue>>,
-    /// (write generation, when loaded, facts)
-    facts: Option<(u64, Instant, Arc<Facts>)>,
-    figures: HashMap<ScopeKey, Arc<Vec<Outcome>>>,
+    facts: Option<LoadedFacts>,
+    /// A background reload is under way.
+    refreshing: bool,
+    /// Counts loads, so that figures computed from replaced facts are not kept.
+    loads: u64,
+    /// Figures per viewer scope, with the load they were computed from.
+    figures: HashMap<ScopeKey, (u64, Arc<Vec<Outcome>>)>,
+}
+
+#[derive(Debug)]
+struct LoadedFacts {
+    /// The write generation the load started at.
+    generation: u64,
+    loaded: Instant,
+    took: Duration,
+    load: u64,
+    facts: Arc<Facts>,
 }
 
 type ScopeKey = (Option<(i32, i32)>, Option<String>, Option<Vec<String>>);
@@ -125,6 +155,8 @@ pub struct Dashboard {
     /// Whether small counts are shown exactly (the viewer's role allows it).
     pub exact: bool,
     pub threshold: u64,
+    /// The figures include every record saved before this moment.
+    pub as_of: passage_domain::Timestamp,
 }
 
 /// A record behind a figure that the viewer may open.
@@ -186,7 +218,7 @@ impl Passage {
             county: filter.county.clone(),
             orgs: org_scope(actor, Permission::IndicatorsView),
         };
-        let outcomes = self.figures(&catalogue, &scope).await?;
+        let (as_of, outcomes) = self.figures(&catalogue, &scope).await?;
         let exact = actor.has_anywhere(Permission::IndicatorsExact);
         let threshold = passage_indicators::DEFAULT_SUPPRESSION_THRESHOLD;
         let figures = catalogue
@@ -210,6 +242,7 @@ impl Passage {
             year,
             exact,
             threshold,
+            as_of,
         })
     }
 
@@ -335,7 +368,7 @@ impl Passage {
             county: filter.county.clone(),
             orgs: org_scope(actor, read),
         };
-        let facts = self.facts(&catalogue).await?;
+        let (_, facts) = self.facts(&catalogue).await?;
         let Some(table) = facts.tables.get(&computation.source) else {
             return Ok(Vec::new());
         };
@@ -371,11 +404,17 @@ impl Passage {
     }
 
     /// Every indicator's outcome for `scope`, from the cache when nothing changed.
-    async fn figures(&self, catalogue: &Catalogue, scope: &Scope) -> Result<Arc<Vec<Outcome>>, ServiceError> {
-        let facts = self.facts(catalogue).await?;
+    async fn figures(
+        &self,
+        catalogue: &Arc<Catalogue>,
+        scope: &Scope,
+    ) -> Result<(passage_domain::Timestamp, Arc<Vec<Outcome>>), ServiceError> {
+        let (load, facts) = self.facts(catalogue).await?;
         let key: ScopeKey = (scope.years, scope.county.clone(), scope.orgs.clone());
-        if let Some(f) = self.indicators.lock().await.figures.get(&key) {
-            return Ok(f.clone());
+        if let Some((l, f)) = self.indicators.lock().await.figures.get(&key)
+            && *l == load
+        {
+            return Ok((facts.as_of, f.clone()));
         }
         let empty = Table::default();
         let outcomes: Vec<Outcome> = catalogue
@@ -389,34 +428,58 @@ impl Passage {
             })
             .collect();
         let outcomes = Arc::new(outcomes);
-        self.indicators.lock().await.figures.insert(key, outcomes.clone());
-        Ok(outcomes)
+        let mut cache = self.indicators.lock().await;
+        if cache.facts.as_ref().is_some_and(|f| f.load == load) {
+            cache.figures.insert(key, (load, outcomes.clone()));
+        }
+        Ok((facts.as_of, outcomes))
     }
 
-    /// The fact tables, reloaded when a write committed since they were loaded.
-    async fn facts(&self, catalogue: &Catalogue) -> Result<Arc<Facts>, ServiceError> {
+    /// The fact tables (and which load they come from). Stale ones (a write committed since,
+    /// or older than [`FACTS_MAX_AGE`]) are reloaded before answering when a load is quick;
+    /// when it is slow (a large installation), the stale tables answer while a background
+    /// reload runs, so that no viewer waits for it.
+    async fn facts(&self, catalogue: &Arc<Catalogue>) -> Result<(u64, Arc<Facts>), ServiceError> {
         let mut cache = self.indicators.lock().await;
         let generation = self.changes.load(Ordering::Acquire);
-        if let Some((g, at, facts)) = &cache.facts
-            && *g == generation
-            && at.elapsed() < FACTS_MAX_AGE
-        {
-            return Ok(facts.clone());
+        if let Some(f) = &cache.facts {
+            if f.generation == generation && f.loaded.elapsed() < FACTS_MAX_AGE {
+                return Ok((f.load, f.facts.clone()));
+            }
+            if f.took > SYNC_RELOAD_LIMIT {
+                let current = (f.load, f.facts.clone());
+                if !cache.refreshing {
+                    cache.refreshing = true;
+                    let (svc, catalogue) = (self.clone(), catalogue.clone());
+                    tokio::spawn(async move { svc.reload_facts(&catalogue, generation).await });
+                }
+                return Ok(current);
+            }
         }
         // Holding the lock while loading makes concurrent viewers wait for one load.
         let started = Instant::now();
         let facts = Arc::new(self.load_facts(catalogue).await?);
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "indicator facts loaded"
-        );
-        cache.facts = Some((generation, Instant::now(), facts.clone()));
-        cache.figures.clear();
-        Ok(facts)
+        Ok(store_facts(&mut cache, generation, started, facts))
+    }
+
+    async fn reload_facts(&self, catalogue: &Catalogue, generation: u64) {
+        let started = Instant::now();
+        let loaded = self.load_facts(catalogue).await;
+        let mut cache = self.indicators.lock().await;
+        cache.refreshing = false;
+        match loaded {
+            Ok(facts) => {
+                store_facts(&mut cache, generation, started, Arc::new(facts));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reloading indicator facts failed; the previous figures stay")
+            }
+        }
     }
 
     /// Read every case, service, referral and hit into the fact tables the catalogue uses.
     pub async fn load_facts(&self, catalogue: &Catalogue) -> Result<Facts, ServiceError> {
+        let as_of = self.now();
         let mut needed: HashMap<&SourceRef, BTreeSet<String>> = HashMap::new();
         for i in &catalogue.indicators {
             if let Some(c) = &i.computation {
@@ -460,6 +523,13 @@ impl Passage {
                 });
         let repeat_refs: Vec<SourceRef> = repeats.values().flatten().map(|s| (*s).clone()).collect();
 
+        let mut wanted_fields: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (source, table) in &tables {
+            wanted_fields
+                .entry(source.programme.clone())
+                .or_default()
+                .extend(table.field_names().map(str::to_owned));
+        }
         let mut pooled = self.db.acquire().await?;
         let mut case_rows: HashMap<uuid::Uuid, (String, usize)> = HashMap::new();
         let mut after = None;
@@ -468,14 +538,12 @@ impl Passage {
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for case in &page {
-                let answers: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&case.reporting).unwrap_or_default();
+                // Borrowed parsing: only the answers some table uses are decoded.
+                let raw: HashMap<&str, &RawValue> = serde_json::from_str(&case.reporting).unwrap_or_default();
+                let wanted = wanted_fields.get(case.programme.as_str());
+                let answers = decode(&raw, wanted);
                 let builtins = CaseBuiltins::new(case);
-                let get = |f: &str| {
-                    builtins
-                        .get(f)
-                        .or_else(|| answers.get(f).and_then(|v| v.as_str()))
-                };
+                let get = |f: &str| builtins.get(f).or_else(|| answers.get(f).map(|v| v.as_ref()));
                 let key = SourceRef {
                     kind: SourceKind::Cases,
                     programme: case.programme.clone(),
@@ -487,17 +555,15 @@ impl Passage {
                 }
                 for source in repeat_refs.iter().filter(|s| s.programme == case.programme) {
                     let Some(repeat) = &source.repeat else { continue };
-                    let Some(serde_json::Value::Array(items)) = answers.get(repeat) else {
+                    let Some(items) = raw.get(repeat.as_str()) else {
                         continue;
                     };
+                    let items: Vec<HashMap<&str, &RawValue>> =
+                        serde_json::from_str(items.get()).unwrap_or_default();
                     let Some(t) = tables.get_mut(source) else { continue };
-                    for item in items {
-                        let own = item.as_object();
-                        t.push(|f| {
-                            own.and_then(|o| o.get(f))
-                                .and_then(|v| v.as_str())
-                                .or_else(|| get(f))
-                        });
+                    for item in &items {
+                        let own = decode(item, wanted);
+                        t.push(|f| own.get(f).map(|v| v.as_ref()).or_else(|| get(f)));
                     }
                 }
             }
@@ -575,7 +641,7 @@ impl Passage {
                 );
             }
         }
-        Ok(Facts { tables })
+        Ok(Facts { tables, as_of })
     }
 }
 
@@ -679,8 +745,46 @@ fn figures_csv(dashboard: &Dashboard, f: &IndicatorFigures) -> Result<Vec<u8>, S
     w.into_inner().map_err(|e| internal(e.into_error()))
 }
 
+/// Keep newly loaded facts (replacing the figures computed from older ones).
+fn store_facts(
+    cache: &mut IndicatorCache,
+    generation: u64,
+    started: Instant,
+    facts: Arc<Facts>,
+) -> (u64, Arc<Facts>) {
+    let took = started.elapsed();
+    tracing::info!(elapsed_ms = took.as_millis() as u64, "indicator facts loaded");
+    cache.loads += 1;
+    let load = cache.loads;
+    cache.facts = Some(LoadedFacts {
+        generation,
+        loaded: Instant::now(),
+        took,
+        load,
+        facts: facts.clone(),
+    });
+    cache.figures.clear();
+    (load, facts)
+}
+
 fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
+}
+
+/// The text of the wanted answers of one record (or repeat instance): codes, numbers and
+/// dates as stored; anything that is not a JSON string is left out.
+fn decode<'a>(
+    raw: &HashMap<&'a str, &'a RawValue>,
+    wanted: Option<&BTreeSet<String>>,
+) -> HashMap<&'a str, Cow<'a, str>> {
+    raw.iter()
+        .filter(|(k, _)| wanted.is_none_or(|w| w.contains(**k)))
+        .filter_map(|(k, v)| {
+            serde_json::from_str::<Cow<'a, str>>(v.get())
+                .ok()
+                .map(|text| (*k, text))
+        })
+        .collect()
 }
 
 /// Add a service, referral or hit row to its programme's table, with its case's answers.

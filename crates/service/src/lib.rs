@@ -32,7 +32,9 @@ pub use cases::{
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
-pub use indicators::{Catalogue, Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, RecordRef};
+pub use indicators::{
+    Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,
+};
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
 pub use passage_indicators as indicator;
