@@ -76,6 +76,7 @@ actions! {
     IndicatorRecords => "indicator.records", true;
     IndicatorsExported => "indicator.export", true;
     NarrativeSaved => "report.narrative", false;
+    IndicatorValueEntered => "indicator.value", false;
 }
 
 /// How the action reached Passage.

@@ -8,12 +8,13 @@ use crate::auth::{ApiUser, RequestCtx, WebUser};
 use crate::error::{ApiError, PageError};
 use crate::pages::{Chrome, render_with};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use passage_charts::Series;
+use passage_domain::Permission;
 use passage_service::indicator::Indicator;
 use passage_service::{Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, RecordRef, ServiceError};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/indicators/{code}/data.csv", get(csv_download))
         .route("/indicators/{code}/export", get(export_download))
         .route("/indicators/{code}/records", get(records))
+        .route("/indicators/{code}/values", axum::routing::post(enter_value))
 }
 
 pub fn api_routes() -> Router<AppState> {
@@ -44,6 +46,10 @@ pub struct FilterParams {
     /// A programme code (`avrr`, `ct`, `rr`, `border`, `capacity`); empty for all.
     #[serde(default)]
     programme: Option<String>,
+    /// Set after a manual value was saved (shows a notice).
+    #[serde(default)]
+    #[param(ignore)]
+    saved: Option<String>,
 }
 
 impl FilterParams {
@@ -52,6 +58,7 @@ impl FilterParams {
             year,
             county,
             programme,
+            saved: None,
         }
     }
 
@@ -228,18 +235,14 @@ async fn dashboard(
             code: f.indicator.code.clone(),
             title: f.indicator.title.clone(),
             unit: f.indicator.unit.clone(),
-            value: if manual {
-                "entered by hand".into()
+            value: if manual && value.is_none() {
+                "not entered yet".into()
             } else {
                 shown(value, hidden, &f.indicator.unit, d.threshold)
             },
             target: target_text(&f.indicator, d.year, d.threshold),
             manual,
-            trend_svg: if manual {
-                String::new()
-            } else {
-                trend_chart(f, d.year, (300, 120))?
-            },
+            trend_svg: trend_chart(f, d.year, (300, 120))?,
             trend: trend(f, d.year)
                 .into_iter()
                 .map(|(y, v, h)| (y, shown(v, h, &f.indicator.unit, d.threshold)))
@@ -339,6 +342,11 @@ struct DetailPage {
     query: String,
     exact: bool,
     threshold: u64,
+    manual: bool,
+    /// (year, value, source, evidence, entered) of a manual indicator.
+    values: Vec<(i32, String, String, String, String)>,
+    can_enter: bool,
+    notice: Option<String>,
 }
 
 impl DetailPage {
@@ -477,6 +485,20 @@ async fn detail(
             });
         }
     }
+    let values = if i.computation.is_none() {
+        state
+            .svc
+            .manual_values(&who.actor, &code)
+            .await?
+            .into_iter()
+            .map(|v| {
+                let entered = passage_domain::Timestamp::from_micros(v.entered_at).display_minutes();
+                (v.year, show(Some(v.value), false), v.source, v.evidence, entered)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let gcm = passage_service::indicator::reference::gcm();
     let sdg = passage_service::indicator::reference::sdg();
     let (total_value, total_hidden) = f.total(d.year).map_or((None, false), |(c, h)| (c.value, h));
@@ -530,11 +552,7 @@ async fn detail(
         year: d.year,
         county: filter.county.clone().unwrap_or_default(),
         total: show(total_value, total_hidden),
-        trend_svg: if i.computation.is_some() {
-            trend_chart(f, d.year, (560, 260))?
-        } else {
-            String::new()
-        },
+        trend_svg: trend_chart(f, d.year, (560, 260))?,
         trend: trend(f, d.year)
             .into_iter()
             .map(|(y, v, h)| (y, show(v, h)))
@@ -545,6 +563,14 @@ async fn detail(
         query,
         exact: d.exact,
         threshold: d.threshold,
+        manual: i.computation.is_none(),
+        values,
+        can_enter: i.computation.is_none()
+            && who
+                .actor
+                .authorize(Permission::IndicatorsManage, passage_domain::Scope::Installation)
+                .is_ok(),
+        notice: p.saved.as_ref().map(|_| "The value was saved.".to_owned()),
     };
     render_with(StatusCode::OK, &page)
 }
@@ -650,12 +676,7 @@ async fn records(
     Path(code): Path<String>,
     Query(p): Query<RecordParams>,
 ) -> Result<Response, PageError> {
-    let filter = FilterParams {
-        year: p.year,
-        county: p.county,
-        programme: None,
-    }
-    .filter()?;
+    let filter = FilterParams::new(p.year, p.county, None).filter()?;
     let year = filter.year.unwrap_or_else(|| state.svc.today().year());
     let dimension = match p.dimension.as_deref().filter(|d| !d.is_empty()) {
         None => None,
@@ -693,6 +714,30 @@ async fn records(
             query: query_string(&filter, year),
         },
     )
+}
+
+#[derive(Deserialize)]
+struct ValueForm {
+    year: i32,
+    value: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    evidence: String,
+}
+
+async fn enter_value(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(code): Path<String>,
+    Form(f): Form<ValueForm>,
+) -> Result<Response, PageError> {
+    state
+        .svc
+        .set_manual_value(&who.actor, &ctx, &code, f.year, &f.value, &f.source, &f.evidence)
+        .await?;
+    Ok(axum::response::Redirect::to(&format!("/indicators/{code}?year={}&saved=1", f.year)).into_response())
 }
 
 // ----- API ---------------------------------------------------------------------------------

@@ -350,3 +350,56 @@ async fn reports_are_read_online_downloaded_and_the_narrative_is_written_in_the_
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_m_and_e_officer_enters_a_manual_indicator_value_in_its_page() {
+    let a = App::new().await;
+    let year = a.svc.today().year();
+    let (cookie, csrf) = a.sign_in("meofficer").await;
+    let page = a.get("/indicators/SDG-10.7.2", Some(&cookie)).await;
+    assert!(page.body.contains("id=\"no-values\"") && page.body.contains("Enter a value"));
+    let form = format!(
+        "csrf_token={csrf}&year={year}&value=4&source=UN+DESA%2FIOM+inquiry+(fictional)&evidence=Annex+2"
+    );
+    let saved = a
+        .post_form("/indicators/SDG-10.7.2/values", Some(&cookie), &form)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let page = a
+        .get(
+            &format!("/indicators/SDG-10.7.2?year={year}&saved=1"),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        page.body.contains("id=\"manual-values\"") && page.body.contains("UN DESA/IOM inquiry (fictional)")
+    );
+    assert!(page.body.contains("The value was saved."));
+    let dashboard = a.get(&format!("/indicators?year={year}"), Some(&cookie)).await;
+    let card = dashboard
+        .body
+        .split("data-indicator=\"SDG-10.7.2\">")
+        .nth(1)
+        .unwrap_or("");
+    assert!(card.starts_with("4<"), "{}", &card[..card.len().min(80)]);
+    let bad = a
+        .post_form(
+            "/indicators/SDG-10.7.2/values",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&year={year}&value=x&source=s&evidence=e"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("value"));
+    let (manager, manager_csrf) = a.sign_in("manager").await;
+    let page = a.get("/indicators/SDG-10.7.2", Some(&manager)).await;
+    assert!(!page.body.contains("Enter a value"));
+    let refused = a
+        .post_form(
+            "/indicators/SDG-10.7.2/values",
+            Some(&manager),
+            &format!("csrf_token={manager_csrf}&year={year}&value=1&source=s&evidence=e"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}

@@ -4,9 +4,10 @@
 //! most [`FACTS_MAX_AGE`] after another process's writes, for several `passage serve`
 //! processes on one PostgreSQL database).
 
+use crate::authorize;
 use crate::error::ServiceError;
 use crate::{Ctx, Passage};
-use passage_domain::{Actor, AuditAction, OrgId, Permission};
+use passage_domain::{Actor, AuditAction, InvalidValue, OrgId, Permission};
 use passage_indicators::{
     Cell, FieldSpec, Indicator, Kind, Outcome, Schema, Scope, SourceKind, SourceRef, Sources, Table, builtin,
 };
@@ -71,6 +72,8 @@ impl Catalogue {
 #[derive(Debug)]
 pub struct Facts {
     tables: HashMap<SourceRef, Table>,
+    /// Values of manual indicators, as entered.
+    manual: Vec<passage_store::reports::ManualValue>,
     /// When the load began: the figures include every record saved before it.
     pub as_of: passage_domain::Timestamp,
 }
@@ -339,6 +342,86 @@ impl Passage {
             .unwrap_or_default())
     }
 
+    /// Enter (or correct) a manual indicator's value for a year, with where it comes from and
+    /// the evidence behind it. Only the host organisation's M&E officers do this.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set_manual_value(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        code: &str,
+        year: i32,
+        value: &str,
+        source: &str,
+        evidence: &str,
+    ) -> Result<(), ServiceError> {
+        authorize(
+            actor,
+            Permission::IndicatorsManage,
+            passage_domain::Scope::Installation,
+        )?;
+        let catalogue = self.indicator_catalogue().await?;
+        let indicator = catalogue.get(code).ok_or(ServiceError::NotFound)?;
+        let invalid =
+            |field: &'static str, why: &str| ServiceError::from(InvalidValue::new(field, why.to_owned()));
+        if indicator.computation.is_some() {
+            return Err(invalid(
+                "indicator",
+                "is computed from case records; only manual indicators take values",
+            ));
+        }
+        if !(2000..=2100).contains(&year) {
+            return Err(invalid("year", "is not a year between 2000 and 2100"));
+        }
+        let value: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| invalid("value", "is not a number"))?;
+        let (source, evidence) = (source.trim(), evidence.trim());
+        if source.is_empty() || source.chars().count() > 500 {
+            return Err(invalid("source", "is required (at most 500 characters)"));
+        }
+        if evidence.is_empty() || evidence.chars().count() > 2000 {
+            return Err(invalid(
+                "evidence",
+                "is required (at most 2,000 characters): the document or link that supports the value",
+            ));
+        }
+        let entry = passage_store::reports::ManualValue {
+            indicator: code.to_owned(),
+            year,
+            value,
+            source: source.to_owned(),
+            evidence: evidence.to_owned(),
+            entered_at: self.now().micros(),
+        };
+        let mut tx = self.begin().await?;
+        passage_store::reports::put_manual_value(&mut tx.conn(), &entry, actor.user_id()).await?;
+        let event = self
+            .event(ctx, AuditAction::IndicatorValueEntered, actor.user_id())
+            .detail("indicator", code)
+            .detail("year", year);
+        passage_store::audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The values entered for a manual indicator, with their sources and evidence.
+    pub async fn manual_values(
+        &self,
+        actor: &Actor,
+        code: &str,
+    ) -> Result<Vec<passage_store::reports::ManualValue>, ServiceError> {
+        if !actor.has_anywhere(Permission::IndicatorsView) {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        let mut pooled = self.db.acquire().await?;
+        let all = passage_store::reports::manual_values(&mut pooled.conn()).await?;
+        Ok(all.into_iter().filter(|v| v.indicator == code).collect())
+    }
+
     /// The records behind one figure that the viewer may open (audited: it lists cases).
     #[allow(clippy::too_many_arguments)]
     pub async fn records_behind(
@@ -424,7 +507,7 @@ impl Passage {
                 Some(c) => {
                     passage_indicators::compute(i, facts.tables.get(&c.source).unwrap_or(&empty), scope)
                 }
-                None => Outcome::default(),
+                None => manual_outcome(i, &facts.manual, scope),
             })
             .collect();
         let outcomes = Arc::new(outcomes);
@@ -641,7 +724,12 @@ impl Passage {
                 );
             }
         }
-        Ok(Facts { tables, as_of })
+        let manual = passage_store::reports::manual_values(&mut pooled.conn()).await?;
+        Ok(Facts {
+            tables,
+            manual,
+            as_of,
+        })
     }
 }
 
@@ -743,6 +831,32 @@ fn figures_csv(dashboard: &Dashboard, f: &IndicatorFigures) -> Result<Vec<u8>, S
         .map_err(internal)?;
     }
     w.into_inner().map_err(|e| internal(e.into_error()))
+}
+
+/// A manual indicator's entered values as figures (national: no county breakdown).
+fn manual_outcome(
+    indicator: &Indicator,
+    values: &[passage_store::reports::ManualValue],
+    scope: &Scope,
+) -> Outcome {
+    let cells = values
+        .iter()
+        .filter(|v| v.indicator == indicator.code)
+        .filter(|v| scope.years.is_none_or(|(a, b)| (a..=b).contains(&v.year)))
+        .map(|v| Cell {
+            year: v.year,
+            dimension: None,
+            category: String::new(),
+            value: Some(v.value),
+            n: 0,
+        })
+        .collect();
+    let mut notes =
+        vec!["Entered by hand with its source and evidence (see the indicator's page).".to_owned()];
+    if scope.county.is_some() {
+        notes.push("A national figure: the county filter does not apply.".into());
+    }
+    Outcome { cells, notes }
 }
 
 /// Keep newly loaded facts (replacing the figures computed from older ones).

@@ -44,6 +44,7 @@ pub use passage_store::auth::ApiToken;
 pub use passage_store::forms::{FormVersion, Programme};
 pub use passage_store::orgs::Organisation;
 pub use passage_store::places::{County, CrossingPoint};
+pub use passage_store::reports::ManualValue;
 pub use passage_store::users::{Member, RoleInfo, User};
 pub use passage_store::workflow::{HistoryEntry, Stage};
 pub use passage_xlsform::FormError;

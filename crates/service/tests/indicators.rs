@@ -295,3 +295,73 @@ async fn the_gcm_review_has_every_objective_with_its_narrative_and_linked_indica
             .starts_with(b"PK")
     );
 }
+
+#[tokio::test]
+async fn manual_indicators_take_values_with_source_and_evidence_from_the_m_and_e_officer() {
+    let w = World::shipped().await;
+    let me = w.sign_in("meofficer").await;
+    let year = w.svc.today().year();
+    let enter =
+        |actor: passage_domain::Actor, code: &'static str, value: &'static str, source: &'static str| {
+            let svc = w.svc.clone();
+            async move {
+                svc.set_manual_value(
+                    &actor,
+                    &web(),
+                    code,
+                    year,
+                    value,
+                    source,
+                    "Inquiry report, annex 2 (fictional)",
+                )
+                .await
+            }
+        };
+    enter(
+        me.actor.clone(),
+        "SDG-10.7.2",
+        "4",
+        "UN DESA/IOM inquiry (fictional)",
+    )
+    .await
+    .unwrap();
+    let filter = IndicatorFilter {
+        year: Some(year),
+        ..IndicatorFilter::default()
+    };
+    let (value, ..) = total(&w.svc, &me.actor, "SDG-10.7.2", year).await;
+    assert_eq!(value, Some(4.0), "the dashboard shows the entered value");
+    let entries = w.svc.manual_values(&me.actor, "SDG-10.7.2").await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].source, "UN DESA/IOM inquiry (fictional)");
+    // A correction replaces the year's value.
+    enter(me.actor.clone(), "SDG-10.7.2", "5", "corrected")
+        .await
+        .unwrap();
+    assert_eq!(total(&w.svc, &me.actor, "SDG-10.7.2", year).await.0, Some(5.0));
+
+    let invalid = |r: Result<(), passage_service::ServiceError>| {
+        matches!(r, Err(passage_service::ServiceError::Invalid(_)))
+    };
+    assert!(invalid(enter(me.actor.clone(), "SDG-10.7.2", "four", "x").await));
+    assert!(
+        invalid(enter(me.actor.clone(), "SDG-10.7.2", "4", " ").await),
+        "a source is required"
+    );
+    assert!(
+        invalid(enter(me.actor.clone(), "AVRR-01", "4", "x").await),
+        "computed indicators take no values"
+    );
+    let manager = w.sign_in("manager").await;
+    assert!(
+        enter(manager.actor.clone(), "SDG-10.7.2", "4", "x")
+            .await
+            .is_err()
+    );
+    let d = w.svc.dashboard(&me.actor, &filter).await.unwrap();
+    assert!(
+        d.figures
+            .iter()
+            .any(|f| f.indicator.code == "NRM-01" && f.outcome.cells.is_empty())
+    );
+}

@@ -16,3 +16,16 @@ create table report_narratives (
     updated_at bigint not null,
     primary key (report, section, year)
 );
+
+-- Values of manual indicators (what case data cannot give, e.g. SDG 10.7.2), one per year,
+-- with where the figure comes from and the evidence that supports it.
+create table indicator_values (
+    indicator text not null,
+    year integer not null,
+    value double precision not null,
+    source text not null,
+    evidence text not null,
+    entered_by uuid references users (id),
+    entered_at bigint not null,
+    primary key (indicator, year)
+);
