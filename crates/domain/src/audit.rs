@@ -77,6 +77,7 @@ actions! {
     IndicatorsExported => "indicator.export", true;
     NarrativeSaved => "report.narrative", false;
     IndicatorValueEntered => "indicator.value", false;
+    FrameworkEdited => "framework.edit", false;
 }
 
 /// How the action reached Passage.

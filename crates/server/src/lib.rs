@@ -11,6 +11,7 @@ mod cases;
 mod duplicates;
 mod error;
 mod forms;
+mod frameworks;
 mod indicators;
 mod metrics;
 mod pages;
@@ -72,6 +73,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(duplicates::routes())
         .merge(indicators::routes())
         .merge(reports::routes())
+        .merge(frameworks::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

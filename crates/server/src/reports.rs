@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/reports/gcm-review", get(gcm_review))
         .route("/reports/gcm-review/narratives", post(save_narrative))
         .route("/reports/programmes/{code}", get(programme))
+        .route("/reports/unsdcf", get(unsdcf))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -318,6 +319,17 @@ async fn programme(
         .await?;
     let action = format!("/reports/programmes/{code}");
     deliver(&state, &ctx, &who, report, &p, &action, None).await
+}
+
+async fn unsdcf(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Query(p): Query<ReportParams>,
+) -> Result<Response, PageError> {
+    reports_allowed(&who)?;
+    let report = state.svc.unsdcf_report(&who.actor, &p.filter()?).await?;
+    deliver(&state, &ctx, &who, report, &p, "/reports/unsdcf", None).await
 }
 
 fn reports_allowed(who: &Authenticated) -> Result<(), PageError> {

@@ -403,3 +403,48 @@ async fn the_m_and_e_officer_enters_a_manual_indicator_value_in_its_page() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_results_matrix_is_edited_in_the_frameworks_page_and_reported() {
+    let a = App::new().await;
+    let (cookie, csrf) = a.sign_in("meofficer").await;
+    let page = a.get("/frameworks/unsdcf", Some(&cookie)).await;
+    assert!(
+        page.status == StatusCode::OK
+            && page.body.contains("id=\"no-nodes\"")
+            && page.body.contains("Add a result")
+    );
+    let form = format!(
+        "csrf_token={csrf}&parent=&code=1&title=Demo+priority+(fictional)&sdg_targets=10.7&indicators=AVRR-02"
+    );
+    assert_eq!(
+        a.post_form("/frameworks/unsdcf/nodes", Some(&cookie), &form)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let page = a.get("/frameworks/unsdcf", Some(&cookie)).await;
+    assert!(
+        page.body.contains("Demo priority (fictional)") && page.body.contains("href=\"/indicators/AVRR-02\"")
+    );
+    let bad = format!("csrf_token={csrf}&parent=&code=2&title=T&gender_marker=7");
+    let refused = a.post_form("/frameworks/unsdcf/nodes", Some(&cookie), &bad).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("gender_marker"));
+    let report = a.get("/reports/unsdcf", Some(&cookie)).await;
+    assert!(report.status == StatusCode::OK && report.body.contains("1 Demo priority (fictional)"));
+    assert_eq!(
+        a.get("/frameworks/elsewhere", Some(&cookie)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let (partner, partner_csrf) = a.sign_in("partner").await;
+    let page = a.get("/frameworks/unsdcf", Some(&partner)).await;
+    assert!(page.status == StatusCode::OK && !page.body.contains("Add a result"));
+    let form = format!("csrf_token={partner_csrf}&parent=&code=5&title=T");
+    assert_eq!(
+        a.post_form("/frameworks/unsdcf/nodes", Some(&partner), &form)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -143,8 +143,118 @@ impl Passage {
             .map(|(code, share)| ((*code).to_owned(), (total * share).div_ceil(100)))
             .collect();
         let created = self.generate_demo_cases(&plan, true, progress).await?;
+        self.seed_demo_frameworks().await?;
         self.db.analyze().await?;
         Ok(created)
+    }
+
+    /// An illustrative UN Cooperation Framework results matrix and national pillar, marked as
+    /// demo content, linked to the shipped indicators (the real matrix is entered by the M&E
+    /// officer on the Frameworks page).
+    async fn seed_demo_frameworks(&self) -> Result<(), ServiceError> {
+        if !self.framework_nodes(&Actor::Operator, "unsdcf").await?.is_empty() {
+            return Ok(());
+        }
+        let ctx = Ctx::cli();
+        let mut ids: Vec<(String, uuid::Uuid)> = Vec::new();
+        // (framework, parent code, code, title, lead agencies, SDG targets, gender, human rights, indicators)
+        let nodes: [(&str, &str, &str, &str, &str, &str, &str, &str, &str); 7] = [
+            (
+                "unsdcf",
+                "",
+                "1",
+                "Demo priority: people on the move are protected and included (illustrative)",
+                "",
+                "10.7",
+                "",
+                "",
+                "",
+            ),
+            (
+                "unsdcf",
+                "1",
+                "1.1",
+                "Demo outcome: survivors of trafficking and returnees are identified, assisted and reintegrated (illustrative)",
+                "IOM, UNICEF",
+                "10.7, 16.2, 8.7",
+                "",
+                "",
+                "CT-01, AVRR-02, AVRR-04",
+            ),
+            (
+                "unsdcf",
+                "1.1",
+                "1.1.1",
+                "Demo output: referral pathways deliver services within 30 days (illustrative)",
+                "IOM",
+                "16.2",
+                "2",
+                "3",
+                "CT-08, AVRR-11",
+            ),
+            (
+                "unsdcf",
+                "1.1.1",
+                "1.1.1.1",
+                "Demo activity: train labour inspectors and social workers on identification (illustrative)",
+                "IOM, ILO",
+                "8.7",
+                "2",
+                "2",
+                "CAP-01",
+            ),
+            (
+                "unsdcf",
+                "1",
+                "1.2",
+                "Demo outcome: borders are managed with data that protects rights (illustrative)",
+                "IOM, UNHCR",
+                "10.7, 17.18",
+                "",
+                "",
+                "BRD-01, BRD-03",
+            ),
+            (
+                "unsdcf",
+                "1.2",
+                "1.2.1",
+                "Demo output: crossing points record and screen every traveller (illustrative)",
+                "IOM",
+                "10.7",
+                "1",
+                "2",
+                "BRD-04",
+            ),
+            (
+                "national",
+                "",
+                "P1",
+                "Demo pillar: governance and the rule of law (illustrative)",
+                "",
+                "16.9",
+                "",
+                "",
+                "BRD-01",
+            ),
+        ];
+        for (framework, parent, code, title, lead, sdg, gender, rights, indicators) in nodes {
+            let input = crate::NodeInput {
+                id: None,
+                parent: ids.iter().find(|(c, _)| c == parent).map(|(_, id)| *id),
+                code: code.into(),
+                title: title.into(),
+                lead_agencies: lead.into(),
+                sdg_targets: sdg.into(),
+                gender_marker: gender.into(),
+                human_rights_marker: rights.into(),
+                indicators: indicators.into(),
+            };
+            let node = self
+                .save_framework_node(&Actor::Operator, &ctx, framework, &input)
+                .await?;
+            ids.push((code.to_owned(), node.id));
+        }
+        Ok(())
     }
 
     /// A fictional alert list for the border post, so that some demo crossings are flagged

@@ -9,6 +9,7 @@ mod cases;
 mod duplicates;
 mod error;
 mod forms;
+mod frameworks;
 mod indicators;
 mod organisations;
 mod persons;
@@ -32,6 +33,7 @@ pub use cases::{
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
+pub use frameworks::{NATIONAL_LEVELS, NodeInput, UNSDCF_LEVELS};
 pub use indicators::{
     Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,
 };
@@ -42,6 +44,7 @@ pub use passage_reports as report;
 pub use passage_store::activity::SavedFilter;
 pub use passage_store::auth::ApiToken;
 pub use passage_store::forms::{FormVersion, Programme};
+pub use passage_store::frameworks::Node as FrameworkNode;
 pub use passage_store::orgs::Organisation;
 pub use passage_store::places::{County, CrossingPoint};
 pub use passage_store::reports::ManualValue;

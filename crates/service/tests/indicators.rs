@@ -365,3 +365,137 @@ async fn manual_indicators_take_values_with_source_and_evidence_from_the_m_and_e
             .any(|f| f.indicator.code == "NRM-01" && f.outcome.cells.is_empty())
     );
 }
+
+#[tokio::test]
+async fn the_results_matrix_is_edited_as_a_tree_and_reported_with_actuals() {
+    let w = World::shipped().await;
+    let me = w.sign_in("meofficer").await;
+    let save = |parent: Option<uuid::Uuid>, code: &str, indicators: &str| passage_service::NodeInput {
+        parent,
+        code: code.into(),
+        title: format!("Demo result {code} (fictional)"),
+        sdg_targets: "10.7, 16.2".into(),
+        gender_marker: "2".into(),
+        indicators: indicators.into(),
+        ..Default::default()
+    };
+    let sp = w
+        .svc
+        .save_framework_node(&me.actor, &web(), "unsdcf", &save(None, "1", ""))
+        .await
+        .unwrap();
+    assert_eq!(sp.level, "strategic_priority");
+    let outcome = w
+        .svc
+        .save_framework_node(&me.actor, &web(), "unsdcf", &save(Some(sp.id), "1.1", "AVRR-02"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.level, "outcome", "a node's level follows from its parent");
+    let output = w
+        .svc
+        .save_framework_node(
+            &me.actor,
+            &web(),
+            "unsdcf",
+            &save(Some(outcome.id), "1.1.1", "CT-01, BRD-01"),
+        )
+        .await
+        .unwrap();
+    let activity = w
+        .svc
+        .save_framework_node(&me.actor, &web(), "unsdcf", &save(Some(output.id), "1.1.1.1", ""))
+        .await
+        .unwrap();
+    assert_eq!(activity.level, "key_activity");
+    let invalid = |r: Result<passage_service::FrameworkNode, passage_service::ServiceError>| {
+        matches!(r, Err(passage_service::ServiceError::Invalid(_)))
+    };
+    assert!(invalid(
+        w.svc
+            .save_framework_node(&me.actor, &web(), "unsdcf", &save(Some(activity.id), "x", ""))
+            .await
+    ));
+    assert!(invalid(
+        w.svc
+            .save_framework_node(&me.actor, &web(), "unsdcf", &save(None, "2", "NOPE-1"))
+            .await
+    ));
+    let mut bad_marker = save(None, "3", "");
+    bad_marker.gender_marker = "4".into();
+    assert!(invalid(
+        w.svc
+            .save_framework_node(&me.actor, &web(), "unsdcf", &bad_marker)
+            .await
+    ));
+    let mut bad_target = save(None, "4", "");
+    bad_target.sdg_targets = "ten".into();
+    assert!(invalid(
+        w.svc
+            .save_framework_node(&me.actor, &web(), "unsdcf", &bad_target)
+            .await
+    ));
+    assert!(matches!(
+        w.svc
+            .save_framework_node(&me.actor, &web(), "unsdcf", &save(None, "1", ""))
+            .await,
+        Err(passage_service::ServiceError::Conflict(_))
+    ));
+    let manager = w.sign_in("manager").await;
+    assert!(
+        w.svc
+            .save_framework_node(&manager.actor, &web(), "unsdcf", &save(None, "9", ""))
+            .await
+            .is_err()
+    );
+    assert!(invalid(
+        w.svc
+            .delete_framework_node(&me.actor, &web(), "unsdcf", output.id)
+            .await
+            .map(|_| activity.clone())
+    ));
+    w.svc
+        .delete_framework_node(&me.actor, &web(), "unsdcf", activity.id)
+        .await
+        .unwrap();
+
+    let year = w.svc.today().year();
+    let report = w
+        .svc
+        .unsdcf_report(
+            &me.actor,
+            &IndicatorFilter {
+                year: Some(year),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        report.headings(1).collect::<Vec<_>>(),
+        ["1 Demo result 1 (fictional)"]
+    );
+    let table = report
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            passage_service::report::Block::Table(t) => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        table.rows.len(),
+        3,
+        "the outcome's indicator and the output's two"
+    );
+    assert!(table.rows[0][1].contains("(AVRR-02)"));
+    let catalogue = w.svc.indicator_catalogue().await.unwrap();
+    let target = catalogue
+        .get("AVRR-02")
+        .unwrap()
+        .targets
+        .get(&year)
+        .map(|t| format!("{t:.0}"))
+        .unwrap_or_default();
+    assert_eq!(table.rows[0][3], target, "the year's target from the definition");
+    assert!(["achieved", "on track", "behind", "no target", "no data"].contains(&table.rows[0][5].as_str()));
+}

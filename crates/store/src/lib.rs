@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cases;
 pub mod facts;
 pub mod forms;
+pub mod frameworks;
 pub mod orgs;
 pub mod persons;
 pub mod places;

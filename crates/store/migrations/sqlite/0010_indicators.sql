@@ -29,3 +29,23 @@ create table indicator_values (
     entered_at bigint not null,
     primary key (indicator, year)
 );
+
+-- The UN Cooperation Framework's results matrix and the national development plan, as edited
+-- by the mission: strategic priority → outcome → output → key activity (or pillars), with lead
+-- agencies, SDG targets, gender and human rights markers and the indicators that measure each.
+create table framework_nodes (
+    id blob primary key,
+    framework text not null check (framework in ('unsdcf', 'national')),
+    parent_id blob references framework_nodes (id),
+    level text not null,
+    code text not null,
+    title text not null,
+    lead_agencies text not null default '',
+    sdg_targets text not null default '',
+    gender_marker integer,
+    human_rights_marker integer,
+    indicators text not null default '',
+    updated_at bigint not null,
+    unique (framework, code)
+);
+create index framework_nodes_parent on framework_nodes (framework, parent_id);
