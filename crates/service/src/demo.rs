@@ -158,7 +158,7 @@ impl Passage {
         let ctx = Ctx::cli();
         let mut ids: Vec<(String, uuid::Uuid)> = Vec::new();
         // (framework, parent code, code, title, lead agencies, SDG targets, gender, human rights, indicators)
-        let nodes: [(&str, &str, &str, &str, &str, &str, &str, &str, &str); 7] = [
+        let nodes: [DemoNode; 7] = [
             (
                 "unsdcf",
                 "",
@@ -458,6 +458,20 @@ impl Passage {
         Ok(())
     }
 }
+
+/// (framework, parent code, code, title, lead agencies, SDG targets, gender marker, human
+/// rights marker, indicators) of an illustrative framework node.
+type DemoNode = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 /// One to three services for a generated case that has moved on, delivered within three
 /// months of its registration (never in the future).
