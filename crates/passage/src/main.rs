@@ -67,6 +67,16 @@ enum Command {
     /// Identity resolution on CSV files: dedupe, link, screen against a watchlist.
     #[command(subcommand)]
     Match(matching::MatchCommand),
+    /// Work with indicator definitions.
+    #[command(subcommand)]
+    Indicators(IndicatorsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum IndicatorsCommand {
+    /// Check a definitions file (like indicators/passage.toml) against this installation's
+    /// programme forms; exit 1 with the file, line, indicator and field of the first problem.
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +231,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckConfig => check_config(&config).await,
         Command::Admin(cmd) => admin(&config, cmd).await,
         Command::Match(command) => matching::run(command),
+        Command::Indicators(IndicatorsCommand::Check { file }) => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let svc = service(&config).await?;
+            match svc
+                .check_indicator_definitions(&file.display().to_string(), &text)
+                .await
+            {
+                Ok((computed, manual)) => {
+                    println!(
+                        "{}: {computed} computed and {manual} manual indicators, all valid",
+                        file.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(passage_service::ServiceError::Indicators(e)) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Audit(AuditCommand::Verify) => {
             let svc = service(&config).await?;
             let report = svc.verify_audit_chain(&Actor::Operator).await?;

@@ -199,6 +199,19 @@ impl Passage {
         Ok(catalogue)
     }
 
+    /// Check a changed copy of the definitions against this installation's forms before it
+    /// replaces the shipped file; returns how many indicators it defines (computed, manual).
+    pub async fn check_indicator_definitions(
+        &self,
+        file: &str,
+        text: &str,
+    ) -> Result<(usize, usize), ServiceError> {
+        let catalogue = self.indicator_catalogue().await?;
+        let indicators = passage_indicators::load(file, text, &catalogue.sources)?;
+        let computed = indicators.iter().filter(|i| i.computation.is_some()).count();
+        Ok((computed, indicators.len() - computed))
+    }
+
     /// Forget the catalogue (a form changed): it is checked again on next use.
     pub(crate) async fn forget_indicator_catalogue(&self) {
         *self.indicators.lock().await = IndicatorCache::default();
@@ -613,8 +626,29 @@ impl Passage {
                 .or_default()
                 .extend(table.field_names().map(str::to_owned));
         }
+        // Per programme (by index): its case table's key and those of its services,
+        // referrals and hits, made once rather than per row.
+        let keys: Vec<(SourceRef, [SourceRef; 3])> = catalogue
+            .programmes
+            .iter()
+            .map(|(code, _)| {
+                let key = |kind| SourceRef {
+                    kind,
+                    programme: code.clone(),
+                    repeat: None,
+                };
+                (
+                    key(SourceKind::Cases),
+                    [
+                        key(SourceKind::Services),
+                        key(SourceKind::Referrals),
+                        key(SourceKind::Hits),
+                    ],
+                )
+            })
+            .collect();
         let mut pooled = self.db.acquire().await?;
-        let mut case_rows: HashMap<uuid::Uuid, (String, usize)> = HashMap::new();
+        let mut case_rows: HashMap<uuid::Uuid, (usize, usize)> = HashMap::new();
         let mut after = None;
         loop {
             let page = facts::cases(&mut pooled.conn(), after).await?;
@@ -627,13 +661,9 @@ impl Passage {
                 let answers = decode(&raw, wanted);
                 let builtins = CaseBuiltins::new(case);
                 let get = |f: &str| builtins.get(f).or_else(|| answers.get(f).map(|v| v.as_ref()));
-                let key = SourceRef {
-                    kind: SourceKind::Cases,
-                    programme: case.programme.clone(),
-                    repeat: None,
-                };
-                if let Some(t) = tables.get_mut(&key) {
-                    case_rows.insert(case.id, (case.programme.clone(), t.len()));
+                let programme = keys.iter().position(|(k, _)| k.programme == case.programme);
+                if let Some((index, t)) = programme.and_then(|i| Some((i, tables.get_mut(&keys[i].0)?))) {
+                    case_rows.insert(case.id, (index, t.len()));
                     t.push(get);
                 }
                 for source in repeat_refs.iter().filter(|s| s.programme == case.programme) {
@@ -662,6 +692,7 @@ impl Passage {
                 add_joined(
                     &mut tables,
                     &case_rows,
+                    &keys,
                     SourceKind::Services,
                     s.case_id,
                     |f| match f {
@@ -688,6 +719,7 @@ impl Passage {
                 add_joined(
                     &mut tables,
                     &case_rows,
+                    &keys,
                     SourceKind::Referrals,
                     r.case_id,
                     |f| match f {
@@ -712,6 +744,7 @@ impl Passage {
                 add_joined(
                     &mut tables,
                     &case_rows,
+                    &keys,
                     SourceKind::Hits,
                     h.case_id,
                     |f| match f {
@@ -904,7 +937,8 @@ fn decode<'a>(
 /// Add a service, referral or hit row to its programme's table, with its case's answers.
 fn add_joined<'v>(
     tables: &mut HashMap<SourceRef, Table>,
-    case_rows: &HashMap<uuid::Uuid, (String, usize)>,
+    case_rows: &HashMap<uuid::Uuid, (usize, usize)>,
+    keys: &[(SourceRef, [SourceRef; 3])],
     kind: SourceKind,
     case_id: uuid::Uuid,
     own: impl Fn(&str) -> Option<&'v str>,
@@ -912,48 +946,51 @@ fn add_joined<'v>(
     let Some((programme, row)) = case_rows.get(&case_id) else {
         return;
     };
-    let parent_key = SourceRef {
-        kind: SourceKind::Cases,
-        programme: programme.clone(),
-        repeat: None,
+    let (parent_key, joined) = &keys[*programme];
+    let key = match kind {
+        SourceKind::Services => &joined[0],
+        SourceKind::Referrals => &joined[1],
+        _ => &joined[2],
     };
-    let key = SourceRef {
-        kind,
-        programme: programme.clone(),
-        repeat: None,
-    };
-    let Some(mut table) = tables.remove(&key) else {
-        return;
-    };
-    if let Some(parent) = tables.get(&parent_key) {
+    if let [Some(table), Some(parent)] = tables.get_disjoint_mut([key, parent_key]) {
         table.push_joined(parent, *row, own);
     }
-    tables.insert(key, table);
 }
 
 /// The built-in fields of one case, as text.
 struct CaseBuiltins<'c> {
     case: &'c facts::CaseFact,
-    org: String,
-    id: String,
+    /// Ids as text, encoded on the stack (a load reads millions of them).
+    org: [u8; uuid::fmt::Hyphenated::LENGTH],
+    id: [u8; uuid::fmt::Hyphenated::LENGTH],
+    person: Option<[u8; uuid::fmt::Hyphenated::LENGTH]>,
     created: String,
-    person: String,
+}
+
+fn ascii(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
+}
+
+fn hyphenated(id: uuid::Uuid) -> [u8; uuid::fmt::Hyphenated::LENGTH] {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut buf);
+    buf
 }
 
 impl<'c> CaseBuiltins<'c> {
     fn new(case: &'c facts::CaseFact) -> Self {
         Self {
             case,
-            org: case.owner_org.to_string(),
-            id: case.id.to_string(),
+            org: hyphenated(case.owner_org),
+            id: hyphenated(case.id),
+            person: case.person_id.map(hyphenated),
             created: day_of(case.created_at),
-            person: case.person_id.map(|p| p.to_string()).unwrap_or_default(),
         }
     }
     fn get(&self, field: &str) -> Option<&str> {
         Some(match field {
-            builtin::ORG => &self.org,
-            builtin::CASE_ID => &self.id,
+            builtin::ORG => ascii(&self.org)?,
+            builtin::CASE_ID => ascii(&self.id)?,
             builtin::NUMBER => &self.case.number,
             builtin::COUNTY => self.case.county.as_deref()?,
             builtin::STAGE => &self.case.stage,
@@ -965,7 +1002,7 @@ impl<'c> CaseBuiltins<'c> {
                 }
             }
             builtin::CREATED => &self.created,
-            builtin::PERSON => &self.person,
+            builtin::PERSON => self.person.as_ref().and_then(|p| ascii(p)).unwrap_or(""),
             _ => return None,
         })
     }
