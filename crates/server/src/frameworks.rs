@@ -24,11 +24,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn levels(framework: &str) -> Result<&'static [(&'static str, &'static str)], ServiceError> {
-    match framework {
-        "unsdcf" => Ok(&passage_service::UNSDCF_LEVELS),
-        "national" => Ok(&passage_service::NATIONAL_LEVELS),
-        _ => Err(ServiceError::NotFound),
-    }
+    passage_service::framework_levels(framework).ok_or(ServiceError::NotFound)
 }
 
 struct Row {

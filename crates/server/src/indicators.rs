@@ -9,13 +9,14 @@ use crate::error::{ApiError, PageError};
 use crate::pages::{Chrome, render_with};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use passage_charts::Series;
 use passage_domain::Permission;
 use passage_service::indicator::Indicator;
+use passage_service::shown;
 use passage_service::{Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, RecordRef, ServiceError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -88,38 +89,12 @@ impl FilterParams {
     }
 }
 
-/// A figure as text: hidden cells read "<5", missing values "n/a".
-fn shown(value: Option<f64>, hidden: bool, unit: &str, threshold: u64) -> String {
-    if hidden {
-        return format!("<{threshold}");
-    }
-    match value {
-        None => "n/a".into(),
-        Some(v) if unit == "percent" => format!("{v:.1} %"),
-        Some(v) if (v - v.round()).abs() < 1e-9 => group_thousands(v.round() as i64),
-        Some(v) => format!("{v:.1}"),
-    }
-}
-
-fn group_thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
-fn query_string(f: &IndicatorFilter, year: i32) -> String {
+/// The filter's year and county as a query string (codes only: nothing personal in URLs).
+pub(crate) fn query_string(year: i32, county: Option<&str>) -> String {
     let mut q = format!("year={year}");
-    if let Some(c) = &f.county {
-        q.push_str(&format!(
-            "&county={}",
-            form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>()
-        ));
+    if let Some(c) = county.map(str::trim).filter(|c| !c.is_empty()) {
+        q.push_str("&county=");
+        q.extend(form_urlencoded::byte_serialize(c.as_bytes()));
     }
     q
 }
@@ -273,7 +248,7 @@ async fn dashboard(
             programme: filter.programme.clone().unwrap_or_default(),
             programmes: d.catalogue.programmes.clone(),
             sections,
-            query: query_string(&filter, d.year),
+            query: query_string(d.year, filter.county.as_deref()),
             exact: d.exact,
             threshold: d.threshold,
             as_of: d.as_of.display_minutes(),
@@ -376,7 +351,7 @@ async fn detail(
         .find(|f| f.indicator.code == code)
         .ok_or(ServiceError::NotFound)?;
     let i = &f.indicator;
-    let query = query_string(&filter, d.year);
+    let query = query_string(d.year, filter.county.as_deref());
     let show = |v: Option<f64>, h: bool| shown(v, h, &i.unit, d.threshold);
     let mut breakdowns = Vec::new();
     let mut stacked = None;
@@ -587,7 +562,7 @@ async fn csv_download(
         .svc
         .indicator_export(&who.actor, &ctx, &code, &filter, ExportFormat::Csv)
         .await?;
-    Ok(attachment(file))
+    Ok(crate::transfer::attachment(file))
 }
 
 #[derive(Debug, Deserialize)]
@@ -615,26 +590,12 @@ async fn export_download(
         ))
     })?;
     let filter = FilterParams::new(p.year, p.county, None).filter()?;
-    Ok(attachment(
+    Ok(crate::transfer::attachment(
         state
             .svc
             .indicator_export(&who.actor, &ctx, &code, &filter, format)
             .await?,
     ))
-}
-
-fn attachment((name, content_type, bytes): passage_service::ExportFile) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
 }
 
 /// The filters plus which category of which disaggregation (none: the year's total). Not
@@ -711,7 +672,7 @@ async fn records(
             year,
             what,
             records,
-            query: query_string(&filter, year),
+            query: query_string(year, filter.county.as_deref()),
         },
     )
 }

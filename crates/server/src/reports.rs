@@ -5,12 +5,13 @@
 use crate::AppState;
 use crate::auth::{RequestCtx, WebUser};
 use crate::error::PageError;
-use crate::indicators::FilterParams;
+use crate::indicators::{FilterParams, query_string};
 use crate::pages::{Chrome, render_with};
+use crate::transfer::attachment;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use passage_domain::{Permission, Scope};
@@ -91,20 +92,11 @@ async fn index(
                 .map(|c| (c.code.clone(), c.name.clone()))
                 .collect(),
             programmes: catalogue.programmes.clone(),
-            query: query(year, &county),
+            query: query_string(year, Some(&county)),
             county,
             pdf: cfg!(feature = "pdf"),
         },
     )
-}
-
-fn query(year: i32, county: &str) -> String {
-    let mut q = format!("year={year}");
-    if !county.is_empty() {
-        q.push_str("&county=");
-        q.extend(form_urlencoded::byte_serialize(county.as_bytes()));
-    }
-    q
 }
 
 /// A block as the HTML page shows it.
@@ -203,7 +195,7 @@ async fn deliver(
                     title: report.title,
                     subtitle: report.subtitle,
                     blocks,
-                    query: query(year, county.trim()),
+                    query: query_string(year, Some(&county)),
                     action: action.to_owned(),
                     year,
                     notice: p.saved.as_ref().map(|_| "The narrative was saved.".to_owned()),
@@ -218,11 +210,11 @@ async fn deliver(
                 .svc
                 .report_downloaded(&who.actor, ctx, &report, "xlsx")
                 .await?;
-            Ok(download(
-                &format!("{}.xlsx", report.file_stem),
+            Ok(attachment((
+                format!("{}.xlsx", report.file_stem),
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 bytes,
-            ))
+            )))
         }
         "pdf" => pdf(state, ctx, who, &report).await,
         other => Err(ServiceError::from(passage_domain::InvalidValue::new(
@@ -251,11 +243,11 @@ async fn pdf(
         .svc
         .report_downloaded(&who.actor, ctx, report, "pdf")
         .await?;
-    Ok(download(
-        &format!("{}.pdf", report.file_stem),
+    Ok(attachment((
+        format!("{}.pdf", report.file_stem),
         "application/pdf",
         bytes,
-    ))
+    )))
 }
 
 #[cfg(not(feature = "pdf"))]
@@ -271,20 +263,6 @@ async fn pdf(
          Passage with `--features pdf`.",
     )
         .into_response())
-}
-
-fn download(name: &str, content_type: &str, bytes: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
 }
 
 async fn gcm_review(
@@ -363,7 +341,7 @@ async fn save_narrative(
     let anchor: String = form_urlencoded::byte_serialize(f.section.as_bytes()).collect();
     Ok(Redirect::to(&format!(
         "/reports/gcm-review?{}&saved=1#{anchor}",
-        query(f.year, f.county.trim())
+        query_string(f.year, Some(&f.county))
     ))
     .into_response())
 }

@@ -67,8 +67,8 @@ fn parse_version(raw: Option<&str>) -> Result<Option<uuid::Uuid>, ServiceError> 
     }
 }
 
-/// The file as a download.
-fn attachment((file_name, content_type, bytes): passage_service::ExportFile) -> Response {
+/// The file as a download (used by every page that offers one).
+pub(crate) fn attachment((file_name, content_type, bytes): passage_service::ExportFile) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

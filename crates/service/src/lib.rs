@@ -33,7 +33,7 @@ pub use cases::{
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::ProgrammeForm;
-pub use frameworks::{NATIONAL_LEVELS, NodeInput, UNSDCF_LEVELS};
+pub use frameworks::{NATIONAL_LEVELS, NodeInput, UNSDCF_LEVELS, levels as framework_levels};
 pub use indicators::{
     Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,
 };
@@ -55,7 +55,7 @@ pub use passage_xlsform::check::{Instance, Problem};
 pub use persons::{
     Identity, PERSON_FIELDS, PersonRecord, SimilarPerson, display_name, identity_of, name_tokens,
 };
-pub use reports::{GCM_REVIEW, MAX_NARRATIVE_CHARS};
+pub use reports::{GCM_REVIEW, MAX_NARRATIVE_CHARS, shown};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use sessions::{Authenticated, NewSession};
 pub use transfer::{

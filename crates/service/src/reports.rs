@@ -38,15 +38,28 @@ pub fn status(indicator: &Indicator, actual: Option<f64>, year: i32) -> &'static
     }
 }
 
-/// A figure as the report shows it.
+/// A figure as pages and reports show it: hidden cells read "<5", missing values "n/a",
+/// whole numbers with thousands separators.
 pub fn shown(value: Option<f64>, hidden: bool, unit: &str, threshold: u64) -> String {
     match (value, hidden) {
         (_, true) => format!("<{threshold}"),
         (None, _) => "n/a".into(),
         (Some(v), _) if unit == "percent" => format!("{v:.1} %"),
-        (Some(v), _) if (v - v.round()).abs() < 1e-9 => format!("{v:.0}"),
+        (Some(v), _) if (v - v.round()).abs() < 1e-9 => group_thousands(v.round() as i64),
         (Some(v), _) => format!("{v:.1}"),
     }
+}
+
+fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn total(f: &IndicatorFigures, year: i32, threshold: u64) -> (String, Option<f64>) {
