@@ -78,6 +78,15 @@ actions! {
     NarrativeSaved => "report.narrative", false;
     IndicatorValueEntered => "indicator.value", false;
     FrameworkEdited => "framework.edit", false;
+    DeviceIssued => "device.issue", false;
+    DeviceRevoked => "device.revoke", false;
+    SubmissionReceived => "submission.receive", false;
+    SubmissionProcessed => "submission.process", false;
+    SubmissionQuarantined => "submission.quarantine", false;
+    SubmissionsListed => "submission.list", false;
+    CollectionKeyCreated => "collection_key.create", false;
+    CollectionKeyUnlocked => "collection_key.unlock", false;
+    CollectionKeyLocked => "collection_key.lock", false;
 }
 
 /// How the action reached Passage.
@@ -87,6 +96,8 @@ pub enum Channel {
     Web,
     Api,
     Cli,
+    /// An ODK client (Collect, Enketo, Web Forms) through the OpenRosa endpoints.
+    OpenRosa,
 }
 
 impl Channel {
@@ -95,6 +106,7 @@ impl Channel {
             Self::Web => "web",
             Self::Api => "api",
             Self::Cli => "cli",
+            Self::OpenRosa => "openrosa",
         }
     }
     pub fn parse(raw: &str) -> Option<Self> {
@@ -102,6 +114,7 @@ impl Channel {
             "web" => Some(Self::Web),
             "api" => Some(Self::Api),
             "cli" => Some(Self::Cli),
+            "openrosa" => Some(Self::OpenRosa),
             _ => None,
         }
     }

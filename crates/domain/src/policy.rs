@@ -50,6 +50,7 @@ permissions! {
     FormsManage => "forms.manage", false, "Upload programme forms and workflows";
     DataProtectionOversee => "data_protection.oversee", true, "Review break-glass access, consent and retention";
     WatchlistsManage => "watchlists.manage", false, "Upload the watchlists border crossings are screened against";
+    DevicesManage => "devices.manage", false, "Issue and revoke ODK collection devices; see and re-process quarantined submissions";
 }
 
 impl fmt::Display for Permission {
@@ -209,9 +210,10 @@ impl Actor {
                     return Ok(());
                 }
                 // The host organisation's administrators look after every organisation's
-                // membership; its auditors may read every organisation's audit trail.
+                // membership and collection devices; its auditors may read every
+                // organisation's audit trail.
                 let reach_from_host = match permission {
-                    Permission::OrgView | Permission::MembersManage => {
+                    Permission::OrgView | Permission::MembersManage | Permission::DevicesManage => {
                         self.host_grant_has(Permission::InstallationManage)
                     }
                     Permission::AuditView => self.host_grant_has(Permission::AuditView),

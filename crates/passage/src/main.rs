@@ -70,6 +70,16 @@ enum Command {
     /// Work with indicator definitions.
     #[command(subcommand)]
     Indicators(IndicatorsCommand),
+    /// Work with XLSForm files, without a database.
+    #[command(subcommand)]
+    Forms(FormsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum FormsCommand {
+    /// Print the XForm that ODK clients receive for an XLSForm (.xlsx or .xls); exit 1 with
+    /// every problem (sheet, row, column) if Passage would refuse the form.
+    Xform { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,13 +163,35 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    if let Command::Match(command) = cli.command {
-        // Files in, files out: no configuration, database or async runtime.
-        return matching::run(command).unwrap_or_else(|e| {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        });
+    // Files in, files out: no configuration, database or async runtime.
+    let offline = match cli.command {
+        Command::Match(command) => matching::run(command),
+        Command::Forms(FormsCommand::Xform { file }) => print_xform(&file),
+        command => return with_runtime(Cli { command, ..cli }),
+    };
+    offline.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `passage forms xform FILE`: the XForm ODK clients receive, or the problems on stderr.
+fn print_xform(file: &std::path::Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("form");
+    match passage_xlsform::read_xlsform(&bytes, stem) {
+        Ok(form) => {
+            println!("{}", passage_xlsform::xform::to_xform(&form)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            eprintln!("{}: refused\n{problems}", file.display());
+            Ok(ExitCode::FAILURE)
+        }
     }
+}
+
+fn with_runtime(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -231,6 +263,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckConfig => check_config(&config).await,
         Command::Admin(cmd) => admin(&config, cmd).await,
         Command::Match(command) => matching::run(command),
+        Command::Forms(FormsCommand::Xform { file }) => print_xform(&file),
         Command::Indicators(IndicatorsCommand::Check { file }) => {
             let text =
                 std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -293,6 +326,14 @@ async fn service(config: &Config) -> Result<Passage> {
     svc.install_shipped_forms()
         .await
         .context("installing the shipped programme forms")?;
+    // Submissions a stopped process had stored but not yet registered.
+    let finished = svc
+        .process_pending_submissions()
+        .await
+        .context("finishing submissions received before the last stop")?;
+    if finished > 0 {
+        tracing::info!(finished, "registered submissions received before the last stop");
+    }
     Ok(svc)
 }
 
@@ -381,6 +422,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 }
 
 const DEMO_ACCOUNTS_FILE: &str = "demo-accounts.txt";
+const DEMO_DEVICES_FILE: &str = "demo-devices.txt";
 
 async fn demo(config: Config, cases: u64) -> Result<ExitCode> {
     let listener = bind(&config).await?;
@@ -413,6 +455,16 @@ async fn demo(config: Config, cases: u64) -> Result<ExitCode> {
             ));
         }
         write_private(&accounts_file, &text)?;
+        let mut devices = String::from(
+            "# Passage demo ODK devices (fictional): name, URL path for ODK Collect, Digest username, Digest password.\n",
+        );
+        for d in svc.seed_demo_devices().await? {
+            devices.push_str(&format!(
+                "{}\t/key/{}\t{}\t{}\n",
+                d.name, d.device.token, d.device.device.digest_username, d.device.password
+            ));
+        }
+        write_private(&config.data_dir.join(DEMO_DEVICES_FILE), &devices)?;
     } else if !accounts_file.exists() {
         bail!(
             "{} already holds data that is not a Passage demo; use `passage serve` for it, or choose another --data-dir",
@@ -433,6 +485,14 @@ async fn demo(config: Config, cases: u64) -> Result<ExitCode> {
         let f: Vec<&str> = line.split('\t').collect();
         if let [user, password, role, org] = f.as_slice() {
             banner.push_str(&format!("  {user:<20} {password:<38} {role:<28} {org}\n"));
+        }
+    }
+    if let Ok(devices) = std::fs::read_to_string(config.data_dir.join(DEMO_DEVICES_FILE)) {
+        banner.push_str("\nODK Collect / Enketo / Web Forms: set the server URL to\n\n");
+        for line in devices.lines().filter(|l| !l.starts_with('#')) {
+            if let [name, path, ..] = line.split('\t').collect::<Vec<_>>().as_slice() {
+                banner.push_str(&format!("  http://{}{path}   ({name})\n", config.listen));
+            }
         }
     }
     serve(config, listener, svc, Some(banner)).await

@@ -205,3 +205,62 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+/// An error on the OpenRosa endpoints: the status an ODK client handles, with an
+/// `OpenRosaResponse` message it shows to the data collector. Invalid submissions are 400
+/// (Collect's "the form is not accepting this submission"), not 422.
+#[derive(Debug)]
+pub struct OpenRosaError {
+    pub error: ServiceError,
+    /// The `WWW-Authenticate` challenge for a 401, when the client should sign in by Digest.
+    pub challenge: Option<String>,
+    /// A status decided by the transport (413 for an oversized body).
+    pub status: Option<StatusCode>,
+}
+
+impl From<ServiceError> for OpenRosaError {
+    fn from(error: ServiceError) -> Self {
+        Self {
+            error,
+            challenge: None,
+            status: None,
+        }
+    }
+}
+
+impl IntoResponse for OpenRosaError {
+    fn into_response(self) -> Response {
+        let (status, _, message) = classify(&self.error);
+        let status = match &self.error {
+            ServiceError::Invalid(_) | ServiceError::InvalidRecord(_) => StatusCode::BAD_REQUEST,
+            ServiceError::SessionExpired => StatusCode::UNAUTHORIZED,
+            _ => status,
+        };
+        let status = self.status.unwrap_or(status);
+        let message = match &self.error {
+            ServiceError::BadToken | ServiceError::SessionExpired => {
+                "This device is not known to Passage or was revoked: ask an administrator for a new one."
+                    .to_owned()
+            }
+            ServiceError::NotFound => {
+                "Passage does not know this form, or this device may not use it.".to_owned()
+            }
+            _ => message,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self.error, "openrosa request failed");
+        }
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            passage_openrosa::response(&message, true),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(passage_openrosa::VERSION_HEADER, HeaderValue::from_static("1.0"));
+        if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, c);
+        }
+        response
+    }
+}

@@ -8,12 +8,14 @@ mod api_casework;
 mod assets;
 mod auth;
 mod cases;
+mod collection;
 mod duplicates;
 mod error;
 mod forms;
 mod frameworks;
 mod indicators;
 mod metrics;
+mod openrosa;
 mod pages;
 mod register;
 mod reports;
@@ -51,6 +53,7 @@ pub struct AppState {
     pub(crate) svc: Passage,
     pub(crate) options: ServerOptions,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) handoff: Arc<collection::Handoff>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,6 +64,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         svc,
         options,
         metrics: Arc::new(metrics::Metrics::new()),
+        handoff: Arc::default(),
     };
     Router::new()
         .merge(pages::routes())
@@ -74,6 +78,8 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(indicators::routes())
         .merge(reports::routes())
         .merge(frameworks::routes())
+        .merge(openrosa::routes())
+        .merge(collection::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

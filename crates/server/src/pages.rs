@@ -62,6 +62,8 @@ pub struct Chrome {
     pub show_duplicates: bool,
     pub show_indicators: bool,
     pub show_reports: bool,
+    pub show_collection: bool,
+    pub show_collection_keys: bool,
 }
 
 /// The first organisation where the user holds `permission`: the one a single-organisation
@@ -93,6 +95,8 @@ impl Chrome {
             show_duplicates: who.actor.has_anywhere(Permission::CasesEdit),
             show_indicators: who.actor.has_anywhere(Permission::IndicatorsView),
             show_reports: who.actor.has_anywhere(Permission::ReportsView),
+            show_collection: who.actor.has_anywhere(Permission::DevicesManage),
+            show_collection_keys: who.actor.has_anywhere(Permission::DataProtectionOversee),
         }
     }
 }

@@ -314,7 +314,14 @@ fn draw(
                         continue;
                     }
                     FieldKind::Calculate | FieldKind::Metadata(_) => continue,
-                    FieldKind::Text => "text",
+                    // Files come from ODK clients, or as documents on the case page.
+                    FieldKind::Media(_) => {
+                        out.push(Widget::Note(format!(
+                            "{label}: sent from ODK Collect, or added as a document on the case page."
+                        )));
+                        continue;
+                    }
+                    FieldKind::Text | FieldKind::Barcode => "text",
                     FieldKind::Integer => "number",
                     FieldKind::Decimal => "decimal",
                     FieldKind::Date => "date",

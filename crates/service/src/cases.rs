@@ -331,6 +331,19 @@ enum PersonLink {
     None,
 }
 
+/// What else a registration writes in its transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    /// An event summarising the whole batch (an import's).
+    pub summary: Option<passage_domain::AuditEvent>,
+    /// The form version the answers were made with, if not the programme's current one.
+    pub form_version: Option<uuid::Uuid>,
+    /// The submission these answers came from: marked processed with the new case.
+    pub submission: Option<passage_store::collection::Submission>,
+    /// Files to store as the (single) record's documents: (name, content).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
 /// One record to register: its answers and, optionally, the existing person it is about.
 #[derive(Debug, Clone, Default)]
 pub struct NewCase {
@@ -382,12 +395,11 @@ impl Passage {
         org: OrgId,
         records: &[NewCase],
     ) -> Result<Vec<CaseRecord>, ServiceError> {
-        self.register_cases_with(actor, ctx, programme, org, records, None)
+        self.register_cases_with(actor, ctx, programme, org, records, Extra::default())
             .await
     }
 
-    /// [`Self::register_cases`], appending `summary` to the audit trail in the same
-    /// transaction (an import's own event).
+    /// [`Self::register_cases`], with what else belongs in the same transaction.
     pub(crate) async fn register_cases_with(
         &self,
         actor: &Actor,
@@ -395,11 +407,14 @@ impl Passage {
         programme: &str,
         org: OrgId,
         records: &[NewCase],
-        summary: Option<passage_domain::AuditEvent>,
+        extra: Extra,
     ) -> Result<Vec<CaseRecord>, ServiceError> {
         let (_, edit) = record_permissions(programme);
         authorize(actor, edit, Scope::Org(org))?;
-        let (form_version, form) = self.current_form(programme).await?;
+        let (form_version, form) = match extra.form_version {
+            Some(id) => (id, self.form_model(id).await?),
+            None => self.current_form(programme).await?,
+        };
         let language = form.default_language.clone().unwrap_or_default();
         let now = self.now();
         let today = now.to_datetime().date();
@@ -472,11 +487,27 @@ impl Passage {
             if programme == crate::screening::CROSSINGS {
                 event = event.detail("screening_hits", hits.len());
             }
-            prepared.push((stored, person, index, event, record, hits));
+            // Files that came with the record (an ODK submission's photos) become its documents.
+            let mut documents = Vec::with_capacity(extra.files.len());
+            for (name, bytes) in &extra.files {
+                let doc_id = uuid::Uuid::now_v7();
+                let doc = passage_store::activity::Document {
+                    id: doc_id,
+                    case_id: id,
+                    name: key.seal(id.as_bytes(), &format!("document-name:{doc_id}"), name.as_bytes())?,
+                    content_type: crate::activity::document_type(name, bytes)?.to_owned(),
+                    size: bytes.len() as i64,
+                    uploaded_by: actor.user_id(),
+                    at: now,
+                };
+                let body = key.seal(id.as_bytes(), &format!("document:{doc_id}"), bytes)?;
+                documents.push((doc, body));
+            }
+            prepared.push((stored, person, index, event, record, hits, documents));
         }
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(prepared.len());
-        for (stored, person, index, event, record, hits) in prepared {
+        for (stored, person, index, event, record, hits, documents) in prepared {
             let person_id = match person {
                 PersonLink::Existing(p) => Some(self.person_of_org(&mut tx.conn(), p, org).await?.id),
                 PersonLink::New(new) => {
@@ -494,10 +525,39 @@ impl Passage {
             cases::insert(&mut tx.conn(), &stored).await?;
             cases::insert_index(&mut tx.conn(), stored.id, &index).await?;
             self.store_hits(&mut tx.conn(), stored.id, hits, now).await?;
+            for (doc, body) in &documents {
+                passage_store::activity::add_document(&mut tx.conn(), doc, body).await?;
+            }
             audit::append(&mut tx.conn(), &event).await?;
+            if let Some(submission) = &extra.submission {
+                let done = passage_store::collection::Submission {
+                    state: passage_store::collection::State::Processed,
+                    // Kept: a note such as "1 attached file(s) never arrived".
+                    problem: submission.problem.clone(),
+                    case_id: Some(stored.id),
+                    case_revision: Some(stored.revision),
+                    updated_at: now,
+                    ..submission.clone()
+                };
+                let changed = passage_store::collection::set_outcome(
+                    &mut tx.conn(),
+                    &done,
+                    passage_store::collection::State::Received,
+                )
+                .await?;
+                // Another process finished it first: keep its record, not a second one.
+                if changed == 0 {
+                    return Err(ServiceError::Conflict("a record for this submission"));
+                }
+                // Its files are now the record's documents: the submission keeps its XML only
+                // (an encrypted bundle is kept whole, as received).
+                if !submission.encrypted {
+                    passage_store::collection::drop_files(&mut tx.conn(), submission.id).await?;
+                }
+            }
             out.push(record_of(stored, record));
         }
-        if let Some(event) = &summary {
+        if let Some(event) = &extra.summary {
             audit::append(&mut tx.conn(), event).await?;
         }
         tx.commit().await?;

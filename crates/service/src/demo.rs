@@ -105,6 +105,50 @@ impl Passage {
     }
 }
 
+/// An ODK collection device of the demo, with its secrets.
+#[derive(Debug, Clone)]
+pub struct DemoDevice {
+    pub name: String,
+    pub username: String,
+    pub device: crate::IssuedDevice,
+}
+
+impl Passage {
+    /// Issue the demo's collection devices: a caseworker's tablet and a border post's.
+    pub async fn seed_demo_devices(&self) -> Result<Vec<DemoDevice>, ServiceError> {
+        let ctx = Ctx::cli();
+        let mut out = Vec::new();
+        for (name, username) in [
+            ("Demo tablet, Monrovia office (fictional)", "caseworker"),
+            ("Demo tablet, Bo Waterside border post (fictional)", "border"),
+        ] {
+            let mut pooled = self.db.acquire().await?;
+            let user = passage_store::users::by_username(
+                &mut pooled.conn(),
+                &passage_domain::Username::parse(username)?,
+            )
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+            let org = passage_store::users::grants(&mut pooled.conn(), user.0.id)
+                .await?
+                .0
+                .first()
+                .map(|g| g.org)
+                .ok_or(ServiceError::NotFound)?;
+            drop(pooled);
+            let device = self
+                .issue_device(&Actor::Operator, &ctx, org, user.0.id, name)
+                .await?;
+            out.push(DemoDevice {
+                name: name.to_owned(),
+                username: username.to_owned(),
+                device,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// How a realistic demo volume is shared between programmes (percent): border crossings and
 /// returns dominate a mission's records; trafficking cases are fewer.
 pub const DEMO_SHARES: [(&str, u64); 5] = [

@@ -1216,6 +1216,10 @@ fn field_kind(kind: &FieldKind, name: &str) -> Option<Kind> {
                 Kind::Category
             }
         }
-        FieldKind::Geopoint | FieldKind::Note | FieldKind::Metadata(_) => return None,
+        FieldKind::Geopoint
+        | FieldKind::Note
+        | FieldKind::Metadata(_)
+        | FieldKind::Media(_)
+        | FieldKind::Barcode => return None,
     })
 }

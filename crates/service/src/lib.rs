@@ -6,6 +6,7 @@
 mod activity;
 mod audit_trail;
 mod cases;
+mod collection;
 mod duplicates;
 mod error;
 mod forms;
@@ -29,6 +30,10 @@ pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
 pub use cases::{
     CasePage, CaseQuery, CaseRecord, CaseSort, CaseSummary, CaseVersion, NewCase, instance_from_json,
     instance_to_json, record_permissions,
+};
+pub use collection::{
+    CollectionForm, CollectionKeyInfo, Collector, DeviceInfo, IssuedDevice, MAX_SUBMISSION_BYTES, REALM,
+    Receipt, SubmissionSummary, Upload, UploadedFile,
 };
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
@@ -130,6 +135,10 @@ pub struct Passage {
     /// Counts committed write transactions, so that cached indicator figures know they are stale.
     changes: Arc<std::sync::atomic::AtomicU64>,
     indicators: Arc<tokio::sync::Mutex<indicators::IndicatorCache>>,
+    /// XForms of form versions, as ODK clients download them.
+    xforms: Arc<collection::XFormCache>,
+    /// Collection keys their holders unlocked (memory only).
+    unlocked: Arc<collection::UnlockedKeys>,
 }
 
 /// A use case's write transaction: committing it also marks indicator figures stale.
@@ -195,6 +204,8 @@ impl Passage {
             screening: Arc::new(std::sync::RwLock::new(lists)),
             changes: Arc::default(),
             indicators: Arc::default(),
+            xforms: Arc::default(),
+            unlocked: Arc::default(),
         })
     }
 

@@ -117,6 +117,15 @@ impl Passage {
         Ok(members)
     }
 
+    /// Whether a role registers records (cases or border crossings).
+    pub(crate) fn records_cases(&self, role: &passage_domain::Role) -> bool {
+        self.reference.roles.iter().any(|r| {
+            &r.role == role
+                && (r.permissions.contains(&Permission::CasesEdit)
+                    || r.permissions.contains(&Permission::CrossingsRecord))
+        })
+    }
+
     /// Names of an organisation's members who may work on its case records (for assigning
     /// cases and naming who did what in a case's history), for a reader of its cases.
     pub async fn caseworkers(
@@ -129,16 +138,9 @@ impl Passage {
         }
         let mut pooled = self.db.acquire().await?;
         let members = users::members(&mut pooled.conn(), Some(org)).await?;
-        let works_on_cases = |role: &passage_domain::Role| {
-            self.reference.roles.iter().any(|r| {
-                &r.role == role
-                    && (r.permissions.contains(&Permission::CasesEdit)
-                        || r.permissions.contains(&Permission::CrossingsRecord))
-            })
-        };
         Ok(members
             .into_iter()
-            .filter(|m| !m.user.disabled && works_on_cases(&m.role))
+            .filter(|m| !m.user.disabled && self.records_cases(&m.role))
             .map(|m| (m.user.id, m.user.display_name.to_string()))
             .collect())
     }

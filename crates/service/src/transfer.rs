@@ -410,7 +410,7 @@ fn cell_text(cell: &Data, field: &Field) -> Result<String, String> {
 }
 
 /// A checker's reason without any value it quotes (select problems name the choice given).
-fn without_value(reason: &str) -> String {
+pub(crate) fn without_value(reason: &str) -> String {
     match reason.strip_prefix('`').and_then(|r| r.split_once("` ")) {
         Some((_, rest)) => rest.to_owned(),
         None => reason.to_owned(),
@@ -781,7 +781,17 @@ impl Passage {
             .detail("format", sheet.format.extension())
             .detail("rows", records.len());
         match self
-            .register_cases_with(actor, ctx, programme, org, &records, Some(event))
+            .register_cases_with(
+                actor,
+                ctx,
+                programme,
+                org,
+                &records,
+                crate::cases::Extra {
+                    summary: Some(event),
+                    ..Default::default()
+                },
+            )
             .await
         {
             Ok(stored) => {

@@ -9,6 +9,7 @@ pub mod activity;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod collection;
 pub mod facts;
 pub mod forms;
 pub mod frameworks;

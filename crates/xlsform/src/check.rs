@@ -180,6 +180,15 @@ fn valid_answer(form: &Form, field: &Field, raw: &str, ctx: &Ctx<'_>) -> Result<
             }
             Ok(chosen.join(" "))
         }
+        // The name of a file sent with the record (ODK puts the bare file name in the answer).
+        FieldKind::Media(_) => {
+            if raw.len() <= 255 && !raw.contains(['/', '\\']) && !raw.starts_with('.') {
+                Ok(raw.to_owned())
+            } else {
+                Err("must be a file name without a folder".into())
+            }
+        }
+        FieldKind::Barcode => Ok(raw.to_owned()),
         FieldKind::Geopoint => {
             let parts: Vec<f64> = raw.split_whitespace().filter_map(|p| p.parse().ok()).collect();
             let count = raw.split_whitespace().count();
@@ -465,10 +474,12 @@ fn walk<'a>(
                 let raw = here.values.get(&f.name).map(|v| v.trim()).unwrap_or("");
                 if raw.is_empty() {
                     if f.required.as_ref().is_some_and(|r| holds(r, ctx)) && f.calculation.is_none() {
-                        problems.push(Problem {
-                            path,
-                            reason: "is required".into(),
-                        });
+                        let reason = f
+                            .required_message
+                            .get(language)
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| "is required".into());
+                        problems.push(Problem { path, reason });
                     }
                     continue;
                 }

@@ -316,7 +316,12 @@ impl Parser {
                 }
                 let func = Func::parse(&name).ok_or_else(|| ParseError {
                     at,
-                    message: format!("function `{name}()` is not supported"),
+                    message: match name.as_str() {
+                        "pulldata" | "instance" => format!(
+                            "function `{name}()` is not supported (it reads data from a file attached to the form, which the server cannot check)"
+                        ),
+                        _ => format!("function `{name}()` is not supported"),
+                    },
                 })?;
                 self.pos += 1;
                 let mut args = Vec::new();

@@ -132,7 +132,9 @@ fn value(field: &Field, form: &Form, seed: &mut Seed, today: time::Date, attempt
     let name = field.name.to_lowercase();
     let pick = |seed: &mut Seed, list: &[&str]| list[seed.below(list.len() as u64) as usize].to_owned();
     Some(match &field.kind {
-        FieldKind::Note | FieldKind::Calculate | FieldKind::Metadata(_) => return None,
+        // Demo records carry no files.
+        FieldKind::Note | FieldKind::Calculate | FieldKind::Metadata(_) | FieldKind::Media(_) => return None,
+        FieldKind::Barcode => format!("DEMO{:08}", seed.below(100_000_000)),
         FieldKind::Text => {
             if name.contains("email") || name.contains("e_mail") {
                 format!("demo{}@example.org", seed.below(10_000))

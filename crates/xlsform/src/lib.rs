@@ -9,6 +9,7 @@ pub mod model;
 mod reader;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod xform;
 
-pub use model::{Choice, Field, FieldKind, Form, Group, Metadata, Node, Sensitivity, Text};
+pub use model::{Choice, Field, FieldKind, Form, Group, MediaKind, Metadata, Node, Sensitivity, Text};
 pub use reader::{FormError, FormErrors, read_xlsform};

@@ -53,7 +53,7 @@ impl Sensitivity {
     }
 }
 
-/// ODK metadata a client fills in by itself.
+/// ODK metadata a client fills in by itself (never shown, accepted as sent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metadata {
@@ -62,6 +62,77 @@ pub enum Metadata {
     Today,
     DeviceId,
     Username,
+    /// `simserial`: the SIM card's serial number.
+    SimSerial,
+    /// `subscriberid`: the SIM subscriber's IMSI.
+    SubscriberId,
+    /// `phonenumber`: the device's phone number.
+    PhoneNumber,
+    /// `email`: the email address configured in the client.
+    Email,
+    /// `uri:deviceid` and the other `uri:` forms: the same, written as a URI
+    /// (`collect:…`, `mailto:…`, `tel:…`).
+    UriDeviceId,
+    UriUsername,
+    UriSimSerial,
+    UriSubscriberId,
+    UriPhoneNumber,
+    UriEmail,
+}
+
+impl Metadata {
+    /// The XForm preload (`jr:preload`, `jr:preloadParams`) and bind type.
+    pub fn preload(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Start => ("timestamp", "start", "dateTime"),
+            Self::End => ("timestamp", "end", "dateTime"),
+            Self::Today => ("date", "today", "date"),
+            Self::DeviceId => ("property", "deviceid", "string"),
+            Self::Username => ("property", "username", "string"),
+            Self::SimSerial => ("property", "simserial", "string"),
+            Self::SubscriberId => ("property", "subscriberid", "string"),
+            Self::PhoneNumber => ("property", "phonenumber", "string"),
+            Self::Email => ("property", "email", "string"),
+            Self::UriDeviceId => ("property", "uri:deviceid", "string"),
+            Self::UriUsername => ("property", "uri:username", "string"),
+            Self::UriSimSerial => ("property", "uri:simserial", "string"),
+            Self::UriSubscriberId => ("property", "uri:subscriberid", "string"),
+            Self::UriPhoneNumber => ("property", "uri:phonenumber", "string"),
+            Self::UriEmail => ("property", "uri:email", "string"),
+        }
+    }
+}
+
+/// Attributes of the XForm that only clients read, from the `bind::X`, `body::X` (or
+/// `control::X`) and `instance::X` columns and the named columns `rows`, `autoplay` (body)
+/// and `noAppErrorString` (bind): keyed `bind::X`, `body::X`, `instance::X`, values as
+/// written (a `${}` becomes a path in the XForm).
+pub type XFormAttributes = BTreeMap<String, String>;
+
+/// Media shown with a label (`image`, `big-image`, `audio`, `video` columns), by kind, each
+/// possibly per language like [`Text`]: file names as written, e.g. `a.jpg`.
+pub type LabelMedia = BTreeMap<String, Text>;
+
+/// What kind of file a media question takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    Audio,
+    Video,
+    File,
+}
+
+impl MediaKind {
+    /// The `mediatype` of the XForm's `upload` control.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Image => "image/*",
+            Self::Audio => "audio/*",
+            Self::Video => "video/*",
+            Self::File => "application/*",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +154,9 @@ pub enum FieldKind {
         or_other: bool,
     },
     Geopoint,
+    /// `image`, `audio`, `video`, `file`: the answer is the attached file's name.
+    Media(MediaKind),
+    Barcode,
     Note,
     Calculate,
     Acknowledge,
@@ -110,6 +184,9 @@ pub struct Field {
     pub hint: Text,
     /// `yes` becomes `true()`; an expression is kept as written.
     pub required: Option<Expr>,
+    /// `required_message`: shown instead of "is required".
+    #[serde(default)]
+    pub required_message: Text,
     pub relevant: Option<Expr>,
     pub constraint: Option<Expr>,
     pub constraint_message: Text,
@@ -121,6 +198,16 @@ pub struct Field {
     /// `None` for notes; defaults to `Sensitive` when the column is absent or empty, so an
     /// unmarked field is never stored in plain text.
     pub sensitivity: Option<Sensitivity>,
+    /// Media shown with the label.
+    #[serde(default)]
+    pub media: LabelMedia,
+    /// XForm attributes passed through to clients, which Passage does not interpret.
+    #[serde(default)]
+    pub attributes: XFormAttributes,
+    /// The expressions as written, by column (`relevant`, `constraint`, …), for the XForm;
+    /// also `type` as written (`trigger` and `acknowledge` are written differently).
+    #[serde(default)]
+    pub source: BTreeMap<String, String>,
     /// The survey sheet row it came from (1-based, as Excel shows it).
     pub row: usize,
 }
@@ -129,6 +216,12 @@ pub struct Field {
 pub struct Group {
     pub name: String,
     pub label: Text,
+    #[serde(default)]
+    pub hint: Text,
+    #[serde(default)]
+    pub media: LabelMedia,
+    #[serde(default)]
+    pub attributes: XFormAttributes,
     pub relevant: Option<Expr>,
     pub appearance: Option<String>,
     /// A repeat holds any number of instances of its children.
@@ -136,6 +229,9 @@ pub struct Group {
     /// A fixed number of repeat instances, if the form sets one.
     pub repeat_count: Option<Expr>,
     pub children: Vec<Node>,
+    /// The expressions as written, by column (`relevant`, `repeat_count`), for the XForm.
+    #[serde(default)]
+    pub source: BTreeMap<String, String>,
     pub row: usize,
 }
 
@@ -149,7 +245,9 @@ pub enum Node {
 pub struct Choice {
     pub name: String,
     pub label: Text,
-    /// Other columns of the choices sheet, for `choice_filter`s.
+    #[serde(default)]
+    pub media: LabelMedia,
+    /// Other columns of the choices sheet, for `choice_filter`s (named as written).
     pub columns: BTreeMap<String, String>,
 }
 
@@ -160,10 +258,26 @@ pub struct Form {
     pub title: String,
     pub version: String,
     pub default_language: Option<String>,
-    /// Languages that appear in label columns, e.g. `English (en)`, `French (fr)`.
+    /// Languages that appear in text columns (labels, hints, messages, media) of the choices
+    /// and survey sheets, e.g. `English (en)`, `French (fr)`, in the order first seen.
     pub languages: Vec<String>,
     pub children: Vec<Node>,
     pub choices: BTreeMap<String, Vec<Choice>>,
+    /// The settings sheet's `instance_name` expression, as written.
+    #[serde(default)]
+    pub instance_name: Option<String>,
+    /// Base64 RSA public key (settings `public_key`): ODK clients encrypt each submission.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// Where clients send submissions (settings `submission_url`), if not the server default.
+    #[serde(default)]
+    pub submission_url: Option<String>,
+    /// The XForm's primary instance root element (settings `name`); `data` if absent.
+    #[serde(default)]
+    pub root_name: Option<String>,
+    /// Settings `style` (e.g. `pages`, `theme-grid`): the class of the XForm body.
+    #[serde(default)]
+    pub style: Option<String>,
 }
 
 impl Form {

@@ -173,12 +173,32 @@ fn a_broken_calculation_is_named_by_sheet_row_and_column() {
 
 #[test]
 fn unsupported_question_types_are_named() {
-    let err = read_xlsform(&fixture("sms_info.xls"), "x")
+    let survey: &[&[&str]] = &[
+        &["type", "name", "label"],
+        &["begin loop over places", "visits", "Visits"],
+        &["text", "note", "Note"],
+        &["end loop", "", ""],
+        &["rank colours", "order", "Order"],
+    ];
+    let err = read_xlsform(&workbook(&[("survey", survey)]), "x")
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("survey row 9, column type: type `image` is not supported"),
-        "{err}"
+    for expected in [
+        "survey row 2, column type: type `begin loop over places` is not supported (loops over a choice list are not supported: use a repeat)",
+        "survey row 4, column type: type `end loop` is not supported (loops",
+        "survey row 5, column type: type `rank colours` is not supported (Passage supports",
+    ] {
+        assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+    }
+    // pyxform's metadata types are all supported (the SMS example uses phonenumber and imei).
+    let form = read_xlsform(&fixture("sms_info.xls"), "x").unwrap();
+    assert_eq!(
+        form.field("phone").unwrap().kind,
+        FieldKind::Metadata(passage_xlsform::Metadata::PhoneNumber)
+    );
+    assert_eq!(
+        form.field("imei").unwrap().kind,
+        FieldKind::Metadata(passage_xlsform::Metadata::DeviceId)
     );
 }
 
@@ -374,7 +394,7 @@ fn a_bad_upload_lists_every_problem_with_sheet_row_and_column() {
             "identifying",
         ],
         &[
-            "photo",
+            "select_one_external places",
             "picture",
             "Photo",
             "",
@@ -470,7 +490,7 @@ fn a_bad_upload_lists_every_problem_with_sheet_row_and_column() {
     let err = read_xlsform(&workbook(&[("survey", survey)]), "f").unwrap_err();
     let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
     let expected = [
-        "survey row 3, column type: type `photo` is not supported",
+        "survey row 3, column type: type `select_one_external places` is not supported (choices from a file",
         "survey row 4, column name: `given_name` is already used on row 2",
         "survey row 5, column relevant: refers to ${agee}, which is not a field of this form",
         "survey row 6, column constraint: at character 12: function `now()` is not supported",
@@ -498,10 +518,23 @@ fn not_a_workbook_or_no_survey() {
         err.starts_with("workbook: not a readable .xlsx or .xls file"),
         "{err}"
     );
-    let err = read_xlsform(&workbook(&[("questions", &[&["type", "name"]])]), "x")
-        .unwrap_err()
-        .to_string();
+    let err = read_xlsform(
+        &workbook(&[("questions", &[&["type", "name"]]), ("notes", &[&["text"]])]),
+        "x",
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(err, "workbook: has no `survey` sheet");
+    // A workbook with a single sheet is the survey, whatever its name (as in pyxform).
+    let form = read_xlsform(
+        &workbook(&[(
+            "Sheet1",
+            &[&["type", "name", "label"], &["text", "state", "State"]],
+        )]),
+        "x",
+    )
+    .unwrap();
+    assert_eq!(form.fields().len(), 1);
     let err = read_xlsform(
         &workbook(&[("survey", &[&["type", "label"], &["text", "x"]])]),
         "x",

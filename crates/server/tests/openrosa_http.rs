@@ -1,0 +1,674 @@
+//! The OpenRosa endpoints as ODK clients use them: form list and download, HEAD and POST
+//! submissions, re-sends, split uploads, edits, Digest sign-in, quarantine, encrypted
+//! collection and bad input. Runs on PostgreSQL too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use passage_domain::Actor;
+use passage_openrosa::digest;
+use passage_service::Ctx;
+use passage_service::demo::DemoDevice;
+use support::{App, Reply};
+
+const BOUNDARY: &str = "----passage-test-boundary";
+
+/// A multipart body: the XML part, then files, then optionally `*isIncomplete*`.
+fn multipart(xml: &str, files: &[(&str, &[u8])], incomplete: bool) -> Vec<u8> {
+    let mut b = Vec::new();
+    let part = |b: &mut Vec<u8>, head: String, body: &[u8]| {
+        b.extend_from_slice(format!("--{BOUNDARY}\r\n{head}\r\n\r\n").as_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(b"\r\n");
+    };
+    part(
+        &mut b,
+        "Content-Disposition: form-data; name=\"xml_submission_file\"; filename=\"submission.xml\"\r\nContent-Type: text/xml".into(),
+        xml.as_bytes(),
+    );
+    for (name, bytes) in files {
+        part(
+            &mut b,
+            format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: image/jpeg"
+            ),
+            bytes,
+        );
+    }
+    if incomplete {
+        part(
+            &mut b,
+            "Content-Disposition: form-data; name=\"*isIncomplete*\"".into(),
+            b"yes",
+        );
+    }
+    b.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    b
+}
+
+struct Field {
+    app: App,
+    tablet: DemoDevice,
+    border: DemoDevice,
+}
+
+impl Field {
+    async fn new() -> Self {
+        let app = App::new().await;
+        let mut devices = app.svc.seed_demo_devices().await.unwrap();
+        let border = devices.pop().unwrap();
+        let tablet = devices.pop().unwrap();
+        Self { app, tablet, border }
+    }
+
+    fn base(d: &DemoDevice) -> String {
+        format!("/key/{}", d.device.token)
+    }
+
+    async fn post(&self, d: &DemoDevice, body: Vec<u8>) -> Reply {
+        let req = Request::post(format!("{}/submission?deviceID=collect%3Aabc", Self::base(d)))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header("x-openrosa-version", "1.0")
+            // Collect's date format, which must not matter.
+            .header(header::DATE, "Tue, 01 Dec 2026 09:30:29 GMT+00:00")
+            .body(Body::from(body))
+            .unwrap();
+        self.app.send(req).await
+    }
+
+    /// A valid record of `programme`, as XML with `instance_id`.
+    async fn record(
+        &self,
+        programme: &str,
+        seed: u64,
+        instance_id: &str,
+    ) -> (String, passage_service::Instance) {
+        let (_, form) = self.app.svc.current_form(programme).await.unwrap();
+        let mut s = passage_xlsform::fill::Seed::new(seed);
+        let answers = passage_xlsform::fill::fill(&form, &mut s, self.app.svc.today()).unwrap();
+        (
+            passage_openrosa::to_xml(&form, &answers, instance_id, None),
+            answers,
+        )
+    }
+
+    async fn submissions(
+        &self,
+        device: &DemoDevice,
+        state: Option<&str>,
+    ) -> Vec<passage_service::SubmissionSummary> {
+        let org = self.org_of(device).await;
+        self.app
+            .svc
+            .submissions(&Actor::Operator, org, state)
+            .await
+            .unwrap()
+    }
+
+    async fn org_of(&self, device: &DemoDevice) -> passage_domain::OrgId {
+        let user = device.username.as_str();
+        let orgs = self.app.svc.organisations(&Actor::Operator).await.unwrap();
+        // The caseworker is at the host; the border officer at the immigration service.
+        if user == "caseworker" {
+            orgs.iter().find(|o| o.is_host).unwrap().id
+        } else {
+            orgs[1].id
+        }
+    }
+}
+
+fn assert_openrosa(r: &Reply) {
+    assert_eq!(
+        r.headers.get("x-openrosa-version").and_then(|v| v.to_str().ok()),
+        Some("1.0"),
+        "{r:?}",
+        r = r.status
+    );
+}
+
+#[tokio::test]
+async fn form_list_and_download_follow_the_protocol() {
+    let f = Field::new().await;
+    let r = f
+        .app
+        .get(&format!("{}/formList", Field::base(&f.tablet)), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_openrosa(&r);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml")
+    );
+    let list = passage_openrosa::xml::parse(r.body.as_bytes()).unwrap();
+    let ids: Vec<String> = list
+        .children_named("xform")
+        .map(|x| x.child("formID").unwrap().text.clone())
+        .collect();
+    // The caseworker registers case records, not border crossings.
+    assert!(ids.contains(&"avrr_case".to_owned()) && ids.contains(&"ct_victim_case".to_owned()));
+    assert!(!ids.contains(&"border_crossing".to_owned()), "{ids:?}");
+    for x in list.children_named("xform") {
+        let url = &x.child("downloadUrl").unwrap().text;
+        let path = url.split_once("://").unwrap().1.split_once('/').unwrap().1;
+        let form = f.app.get(&format!("/{path}"), None).await;
+        assert_eq!(form.status, StatusCode::OK, "{url}");
+        assert_eq!(
+            format!("md5:{}", digest::md5_hex(&form.bytes)),
+            x.child("hash").unwrap().text,
+            "the listed hash is the hash of the bytes served"
+        );
+        assert!(form.body.contains("<h:html") && form.body.contains("jr:preload=\"uid\""));
+    }
+    let border = f
+        .app
+        .get(&format!("{}/formList", Field::base(&f.border)), None)
+        .await;
+    assert!(border.body.contains("<formID>border_crossing</formID>"));
+    assert!(!border.body.contains("avrr_case"));
+
+    let head = f
+        .app
+        .send(
+            Request::head(format!("{}/submission", Field::base(&f.tablet)))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::NO_CONTENT);
+    assert_openrosa(&head);
+    assert!(head.headers.contains_key("x-openrosa-accept-content-length"));
+
+    let unknown = f.app.get("/key/not-a-device/formList", None).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_openrosa(&unknown);
+    assert!(unknown.body.contains("<OpenRosaResponse"));
+}
+
+#[tokio::test]
+async fn a_submission_becomes_a_record_once_and_resends_are_harmless() {
+    let f = Field::new().await;
+    let (xml, answers) = f.record("border", 7, "uuid:0001-border").await;
+    let r = f.post(&f.border, multipart(&xml, &[], false)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_openrosa(&r);
+    assert!(r.body.contains("<OpenRosaResponse") && r.body.contains("Received"));
+
+    let done = f.submissions(&f.border, Some("processed")).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    let case = done[0].case_id.unwrap();
+    let border_officer = f
+        .app
+        .svc
+        .login(&Ctx::cli(), "border", &f.app.password("border"), "t")
+        .await
+        .unwrap();
+    let who = f
+        .app
+        .svc
+        .authenticate_session(&border_officer.token)
+        .await
+        .unwrap();
+    let record = f.app.svc.case(&who.actor, &Ctx::cli(), case).await.unwrap();
+    for (k, v) in &answers.values {
+        if let Some(stored) = record.answers.values.get(k) {
+            assert_eq!(stored, v, "{k}");
+        }
+    }
+
+    // The same XML again (a lost response): accepted, nothing new.
+    let again = f.post(&f.border, multipart(&xml, &[], false)).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    // A different record under the same instanceID: refused, nothing replaced.
+    let (other, _) = f.record("border", 8, "uuid:0001-border").await;
+    let clash = f.post(&f.border, multipart(&other, &[], false)).await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.body);
+    assert_openrosa(&clash);
+    assert_eq!(f.submissions(&f.border, None).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_split_upload_waits_for_its_photo_and_the_photo_becomes_a_document() {
+    let f = Field::new().await;
+    let (_, form) = f.app.svc.current_form("avrr").await.unwrap();
+    let mut s = passage_xlsform::fill::Seed::new(3);
+    let mut answers = passage_xlsform::fill::fill(&form, &mut s, f.app.svc.today()).unwrap();
+    answers
+        .values
+        .insert("id_photo".into(), "1700000000001.jpg".into());
+    let xml = passage_openrosa::to_xml(&form, &answers, "uuid:split-1", None);
+    let jpeg: &[u8] = &[
+        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
+    ];
+
+    let first = f.post(&f.tablet, multipart(&xml, &[], true)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert!(first.body.contains("waiting for 1 more file"), "{}", first.body);
+    assert_eq!(f.submissions(&f.tablet, Some("incomplete")).await.len(), 1);
+
+    let second = f
+        .post(&f.tablet, multipart(&xml, &[("1700000000001.jpg", jpeg)], false))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let done = f.submissions(&f.tablet, Some("processed")).await;
+    assert_eq!(done.len(), 1, "{:?}", f.submissions(&f.tablet, None).await);
+    let caseworker = f
+        .app
+        .svc
+        .login(&Ctx::cli(), "caseworker", &f.app.password("caseworker"), "t")
+        .await
+        .unwrap();
+    let who = f.app.svc.authenticate_session(&caseworker.token).await.unwrap();
+    let docs = f
+        .app
+        .svc
+        .documents(&who.actor, done[0].case_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].content_type, "image/jpeg");
+}
+
+#[tokio::test]
+async fn an_edit_from_the_field_changes_the_record_and_keeps_its_history() {
+    let f = Field::new().await;
+    let (xml, answers) = f.record("border", 11, "uuid:edit-1").await;
+    assert_eq!(
+        f.post(&f.border, multipart(&xml, &[], false)).await.status,
+        StatusCode::CREATED
+    );
+    let (_, form) = f.app.svc.current_form("border").await.unwrap();
+    let mut changed = answers.clone();
+    changed.values.insert("carrier".into(), "Demo Ferry Line".into());
+    let edit = passage_openrosa::to_xml(&form, &changed, "uuid:edit-2", Some("uuid:edit-1"));
+    let r = f.post(&f.border, multipart(&edit, &[], false)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let all = f.submissions(&f.border, None).await;
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|s| s.state == "processed"), "{all:?}");
+    assert_eq!(all[0].case_id, all[1].case_id, "the edit changed the same record");
+    let border = f
+        .app
+        .svc
+        .login(&Ctx::cli(), "border", &f.app.password("border"), "t")
+        .await
+        .unwrap();
+    let who = f.app.svc.authenticate_session(&border.token).await.unwrap();
+    let case = f
+        .app
+        .svc
+        .case(&who.actor, &Ctx::cli(), all[0].case_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        case.answers.values.get("carrier").map(String::as_str),
+        Some("Demo Ferry Line")
+    );
+    assert_eq!(case.revision, 2);
+
+    // An edit of something Passage never registered waits in quarantine.
+    let orphan = passage_openrosa::to_xml(&form, &changed, "uuid:edit-3", Some("uuid:never-seen"));
+    assert_eq!(
+        f.post(&f.border, multipart(&orphan, &[], false)).await.status,
+        StatusCode::CREATED
+    );
+    let q = f.submissions(&f.border, Some("quarantined")).await;
+    assert_eq!(q.len(), 1);
+    assert!(q[0].problem.as_deref().unwrap().contains("not registered"));
+}
+
+#[tokio::test]
+async fn invalid_answers_are_quarantined_with_the_reason_never_dropped() {
+    let f = Field::new().await;
+    let (xml, _) = f.record("border", 5, "uuid:bad-1").await;
+    let xml = with_bad_sex(&xml);
+    let r = f.post(&f.border, multipart(&xml, &[], false)).await;
+    // Stored: the client must not resend it.
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let q = f.submissions(&f.border, Some("quarantined")).await;
+    assert_eq!(q.len(), 1);
+    let problem = q[0].problem.clone().unwrap();
+    assert!(problem.contains("sex"), "{problem}");
+    assert!(
+        !problem.contains("zz-unknown"),
+        "reasons never repeat the value: {problem}"
+    );
+    // Trying again without a fix leaves it quarantined.
+    let state = f
+        .app
+        .svc
+        .reprocess_submission(&Actor::Operator, &Ctx::cli(), q[0].id)
+        .await
+        .unwrap();
+    assert_eq!(state, "quarantined");
+}
+
+/// Put a value that is not a choice into `sex`.
+fn with_bad_sex(xml: &str) -> String {
+    let start = xml.find("<sex>").unwrap() + "<sex>".len();
+    let end = xml[start..].find("</sex>").unwrap() + start;
+    format!("{}zz-unknown{}", &xml[..start], &xml[end..])
+}
+
+#[tokio::test]
+async fn digest_sign_in_works_and_revocation_ends_it_at_once() {
+    let f = Field::new().await;
+    let challenge = f.app.get("/formList", None).await;
+    assert_eq!(challenge.status, StatusCode::UNAUTHORIZED);
+    let www = challenge.headers[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        www.starts_with("Digest ") && www.contains("qop=\"auth\""),
+        "{www}"
+    );
+    let nonce = www
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let authorization = |password: &str| {
+        let user = &f.tablet.device.device.digest_username;
+        let creds = digest::Credentials {
+            username: user.clone(),
+            realm: "Passage".into(),
+            nonce: nonce.clone(),
+            uri: "/formList".into(),
+            response: String::new(),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+            cnonce: Some("0a4f113b".into()),
+            opaque: None,
+        };
+        let response = digest::expected_response(&digest::ha1(user, "Passage", password), "GET", &creds);
+        format!(
+            "Digest username=\"{user}\", realm=\"Passage\", nonce=\"{nonce}\", uri=\"/formList\", qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
+        )
+    };
+    let get = |auth: String| {
+        Request::get("/formList")
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = f.app.send(get(authorization(&f.tablet.device.password))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert!(ok.body.contains("avrr_case"));
+    let wrong = f.app.send(get(authorization("not-the-password"))).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let forged = f
+        .app
+        .send(get(
+            authorization(&f.tablet.device.password).replace(&nonce, "1.abc")
+        ))
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    f.app
+        .svc
+        .revoke_device(&Actor::Operator, &Ctx::cli(), f.tablet.device.device.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.app
+            .send(get(authorization(&f.tablet.device.password)))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        f.app
+            .get(&format!("{}/formList", Field::base(&f.tablet)), None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_status_and_message_a_client_handles() {
+    let f = Field::new().await;
+    let (xml, _) = f.record("border", 9, "uuid:bad-input").await;
+    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+        ("truncated XML", multipart(&xml[..xml.len() / 2], &[], false), StatusCode::BAD_REQUEST, "XML"),
+        ("not XML", multipart("just text", &[], false), StatusCode::BAD_REQUEST, "XML"),
+        (
+            "no instanceID",
+            multipart(&xml.replace("<instanceID>uuid:bad-input</instanceID>", ""), &[], false),
+            StatusCode::BAD_REQUEST,
+            "instanceID",
+        ),
+        (
+            "unknown form",
+            multipart(&xml.replace("id=\"border_crossing\"", "id=\"no_such_form\""), &[], false),
+            StatusCode::NOT_FOUND,
+            "form",
+        ),
+        (
+            "unknown version",
+            multipart(&xml.replace("version=\"", "version=\"1999"), &[], false),
+            StatusCode::BAD_REQUEST,
+            "version",
+        ),
+        (
+            "no XML part",
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--{BOUNDARY}--\r\n").into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "xml_submission_file",
+        ),
+        (
+            "cut-off multipart",
+            multipart(&xml, &[], false)[..200].to_vec(),
+            StatusCode::BAD_REQUEST,
+            "multipart",
+        ),
+    ];
+    for (what, body, status, word) in cases {
+        let r = f.post(&f.border, body).await;
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        assert_openrosa(&r);
+        assert!(
+            r.body.contains("<OpenRosaResponse") && r.body.contains(word),
+            "{what}: {}",
+            r.body
+        );
+    }
+    // A form posted as JSON is not a submission.
+    let json = Request::post(format!("{}/submission", Field::base(&f.border)))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(f.app.send(json).await.status, StatusCode::BAD_REQUEST);
+    // Too large for one POST.
+    let big = vec![0u8; passage_service::MAX_SUBMISSION_BYTES + 100 * 1024];
+    let r = f
+        .post(&f.border, multipart(&xml, &[("big.jpg", &big)], false))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    // Nothing half-written: no submission was stored by any of these.
+    assert!(f.submissions(&f.border, None).await.is_empty());
+}
+
+/// A small border-crossing form whose settings make ODK clients encrypt each record.
+fn encrypting_border_form(public_key: &str) -> Vec<u8> {
+    let survey: &[&[&str]] = &[
+        &["type", "name", "label", "required", "passage_sensitivity"],
+        &["text", "given_names", "Given names", "yes", "identifying"],
+        &["text", "surname", "Surname", "yes", "identifying"],
+        &["select_one sex", "sex", "Sex", "yes", "reporting"],
+        &["image", "doc_photo", "Document photo", "", "identifying"],
+    ];
+    let choices: &[&[&str]] = &[
+        &["list_name", "name", "label"],
+        &["sex", "female", "Female"],
+        &["sex", "male", "Male"],
+    ];
+    let settings: &[&[&str]] = &[
+        &["form_id", "version", "public_key"],
+        &["border_crossing", "2099010101", public_key],
+    ];
+    passage_xlsform::testing::workbook(&[("survey", survey), ("choices", choices), ("settings", settings)])
+}
+
+#[tokio::test]
+async fn encrypted_collection_stays_sealed_until_the_key_holder_unlocks_it() {
+    use passage_openrosa::encryption;
+    let f = Field::new().await;
+    let dpo = f
+        .app
+        .svc
+        .login(&Ctx::cli(), "dpo", &f.app.password("dpo"), "t")
+        .await
+        .unwrap();
+    let dpo = f.app.svc.authenticate_session(&dpo.token).await.unwrap().actor;
+    let passphrase = "a long demo passphrase";
+    let public = f
+        .app
+        .svc
+        .create_collection_key(&dpo, &Ctx::cli(), "border", passphrase, None)
+        .await
+        .unwrap();
+    // A key is never replaced: records sealed for it would become unreadable.
+    assert!(matches!(
+        f.app
+            .svc
+            .create_collection_key(&dpo, &Ctx::cli(), "border", passphrase, None)
+            .await,
+        Err(passage_service::ServiceError::Conflict(_))
+    ));
+    f.app
+        .svc
+        .upload_form(
+            &Actor::Operator,
+            &Ctx::cli(),
+            "border",
+            &encrypting_border_form(&public),
+        )
+        .await
+        .unwrap();
+    let form = f
+        .app
+        .get(
+            &format!("{}/forms/border_crossing.xml", Field::base(&f.border)),
+            None,
+        )
+        .await;
+    assert!(
+        form.body.contains(&format!("base64RsaPublicKey=\"{public}\"")),
+        "{}",
+        form.body
+    );
+
+    let (_, model) = f.app.svc.current_form("border").await.unwrap();
+    let answers = passage_service::Instance::default()
+        .with("given_names", "Demo Sealed")
+        .with("surname", "Traveller")
+        .with("sex", "female")
+        .with("doc_photo", "1700000000002.jpg");
+    let xml = passage_openrosa::to_xml(&model, &answers, "uuid:sealed-1", None);
+    // The form encrypts: a plaintext record is refused, not stored in the clear.
+    let plain = f.post(&f.border, multipart(&xml, &[], false)).await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST, "{}", plain.body);
+
+    let photo = vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 0xFF, 0xD9];
+    let key = encryption::public_key_from_base64(&public).unwrap();
+    let (manifest, files) = encryption::encrypt(
+        &key,
+        "border_crossing",
+        "2099010101",
+        "uuid:sealed-1",
+        xml.as_bytes(),
+        &[("1700000000002.jpg".to_owned(), photo.clone())],
+    )
+    .unwrap();
+    let parts: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let r = f.post(&f.border, multipart(&manifest, &parts, false)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.contains("encrypted"), "{}", r.body);
+    assert_eq!(f.submissions(&f.border, Some("encrypted")).await.len(), 1);
+
+    let keys = f.app.svc.collection_keys(&dpo).await.unwrap();
+    assert_eq!(keys[0].waiting, 1);
+    assert!(!keys[0].unlocked);
+    assert!(
+        f.app
+            .svc
+            .unlock_collection_key(&dpo, &Ctx::cli(), "border", "not the passphrase")
+            .await
+            .is_err()
+    );
+    // Only the data protection focal point holds it, not the border officer.
+    let border = f
+        .app
+        .svc
+        .login(&Ctx::cli(), "border", &f.app.password("border"), "t")
+        .await
+        .unwrap();
+    let border = f.app.svc.authenticate_session(&border.token).await.unwrap().actor;
+    assert!(
+        f.app
+            .svc
+            .unlock_collection_key(&border, &Ctx::cli(), "border", passphrase)
+            .await
+            .is_err()
+    );
+
+    assert_eq!(
+        f.app
+            .svc
+            .unlock_collection_key(&dpo, &Ctx::cli(), "border", passphrase)
+            .await
+            .unwrap(),
+        1
+    );
+    let done = f.submissions(&f.border, Some("processed")).await;
+    assert_eq!(done.len(), 1, "{:?}", f.submissions(&f.border, None).await);
+    let case = f
+        .app
+        .svc
+        .case(&border, &Ctx::cli(), done[0].case_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        case.answers.values.get("given_names").map(String::as_str),
+        Some("Demo Sealed")
+    );
+    let docs = f.app.svc.documents(&border, case.id).await.unwrap();
+    assert_eq!(docs.len(), 1, "the decrypted photo is the record's document");
+
+    // Locked again: the next encrypted record waits.
+    f.app
+        .svc
+        .lock_collection_key(&dpo, &Ctx::cli(), "border")
+        .await
+        .unwrap();
+    let xml2 = passage_openrosa::to_xml(&model, &answers, "uuid:sealed-2", None);
+    let (manifest2, files2) = encryption::encrypt(
+        &key,
+        "border_crossing",
+        "2099010101",
+        "uuid:sealed-2",
+        xml2.as_bytes(),
+        &[],
+    )
+    .unwrap();
+    let parts2: Vec<(&str, &[u8])> = files2.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    assert_eq!(
+        f.post(&f.border, multipart(&manifest2, &parts2, false))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(f.submissions(&f.border, Some("encrypted")).await.len(), 1);
+}
