@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::api_casework::routes())
         .merge(crate::transfer::api_routes())
         .merge(crate::screening::api_routes())
+        .merge(crate::collection::api_routes())
         .merge(crate::indicators::api_routes())
         .merge(crate::duplicates::api_routes())
         .fallback(|| async {
@@ -93,6 +94,7 @@ pub fn openapi_document() -> String {
     doc.merge(crate::api_casework::CaseWorkDoc::openapi());
     doc.merge(crate::transfer::TransferDoc::openapi());
     doc.merge(crate::screening::ScreeningDoc::openapi());
+    doc.merge(crate::collection::CollectionDoc::openapi());
     doc.merge(crate::indicators::IndicatorsDoc::openapi());
     doc.merge(crate::duplicates::DuplicatesDoc::openapi());
     doc.to_pretty_json().unwrap_or_default()

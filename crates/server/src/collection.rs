@@ -2,10 +2,14 @@
 //! code ODK Collect scans), revokes them, and sees and re-processes quarantined submissions.
 
 use crate::AppState;
+use crate::api::{ErrorBody, parse_id};
+use crate::auth::ApiUser;
 use crate::auth::{RequestCtx, WebUser};
+use crate::error::ApiError;
 use crate::error::PageError;
 use crate::pages::{Chrome, render_with};
 use askama::Template;
+use axum::Json;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -13,8 +17,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use passage_domain::{OrgId, Permission, Scope};
 use passage_service::{Authenticated, DeviceInfo, IssuedDevice, ServiceError, SubmissionSummary};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -75,6 +80,12 @@ struct DeviceRow {
     member: String,
 }
 
+struct SubmissionRow {
+    s: SubmissionSummary,
+    /// The programme's name.
+    programme: String,
+}
+
 #[derive(Template)]
 #[template(path = "collection.html")]
 struct CollectionPage {
@@ -83,7 +94,7 @@ struct CollectionPage {
     orgs: Vec<OrgChoice>,
     members: Vec<MemberChoice>,
     devices: Vec<DeviceRow>,
-    submissions: Vec<SubmissionSummary>,
+    submissions: Vec<SubmissionRow>,
     state: String,
     issued: Option<Issued>,
     notice: Option<String>,
@@ -191,7 +202,27 @@ async fn page(state: &AppState, who: &Authenticated, p: Params) -> Result<Respon
         .collect();
     let wanted_state = p.state.unwrap_or_else(|| "quarantined".into());
     let filter = (wanted_state != "all").then_some(wanted_state.as_str());
-    let submissions = state.svc.submissions(&who.actor, org, filter).await?;
+    let names: Vec<(String, String)> = state
+        .svc
+        .programmes()
+        .await?
+        .into_iter()
+        .map(|p| (p.programme.code, p.programme.name))
+        .collect();
+    let submissions = state
+        .svc
+        .submissions(&who.actor, org, filter)
+        .await?
+        .into_iter()
+        .map(|s| SubmissionRow {
+            programme: names
+                .iter()
+                .find(|(code, _)| *code == s.programme)
+                .map(|(_, name)| name.clone())
+                .unwrap_or_else(|| s.programme.clone()),
+            s,
+        })
+        .collect();
     render_with(
         StatusCode::OK,
         &CollectionPage {
@@ -463,6 +494,157 @@ async fn lock_key(
         .await?;
     Ok(Redirect::to("/collection/keys?notice=locked").into_response())
 }
+
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/organisations/{org}/submissions", get(api_submissions))
+        .route("/submissions/{id}", get(api_submission))
+        .route("/submissions/{id}/answers", post(api_fix))
+        .route("/submissions/{id}/reprocess", post(api_reprocess))
+}
+
+#[derive(Serialize, ToSchema)]
+struct SubmissionOut {
+    id: String,
+    instance_id: String,
+    programme: String,
+    /// incomplete, received, processed, quarantined or encrypted
+    state: String,
+    /// Why it is quarantined (fields and rules, never values), or a note.
+    problem: Option<String>,
+    received_at: String,
+    case_id: Option<String>,
+    /// An edit (deprecatedID) of an earlier submission.
+    edit: bool,
+}
+
+impl From<SubmissionSummary> for SubmissionOut {
+    fn from(s: SubmissionSummary) -> Self {
+        Self {
+            id: s.id.to_string(),
+            instance_id: s.instance_id,
+            programme: s.programme,
+            state: s.state.to_owned(),
+            problem: s.problem,
+            received_at: s.received_at.to_string(),
+            case_id: s.case_id.map(|c| c.to_string()),
+            edit: s.edit,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+struct StateParams {
+    /// Only submissions in this state (default: all).
+    state: Option<String>,
+}
+
+#[utoipa::path(get, path = "/organisations/{org}/submissions", tag = "collection", summary = "The organisation's ODK submissions, newest first (no answers)",
+    params(("org" = String, Path, description = "Organisation id"), StateParams),
+    responses((status = 200, body = [SubmissionOut]), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn api_submissions(
+    State(state): State<AppState>,
+    ApiUser(who): ApiUser,
+    Path(org): Path<String>,
+    Query(p): Query<StateParams>,
+) -> Result<Json<Vec<SubmissionOut>>, ApiError> {
+    let org = OrgId::from_uuid(parse_id(&org)?);
+    let list = state.svc.submissions(&who.actor, org, p.state.as_deref()).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Serialize, ToSchema)]
+struct QuarantinedOut {
+    submission: SubmissionOut,
+    /// The answers as received, by field name (repeats as arrays of objects).
+    #[schema(value_type = Object)]
+    answers: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/submissions/{id}", tag = "collection", summary = "A quarantined submission with its answers, for those who register its programme's records (audited)",
+    params(("id" = String, Path, description = "Submission id")),
+    responses((status = 200, body = QuarantinedOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn api_submission(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<QuarantinedOut>, ApiError> {
+    let (summary, answers) = state
+        .svc
+        .submission_answers(&who.actor, &ctx, parse_id(&id)?)
+        .await?;
+    Ok(Json(QuarantinedOut {
+        submission: summary.into(),
+        answers: passage_service::instance_to_json(&answers),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct FixIn {
+    /// The corrected answers, in the same shape as `answers` above.
+    #[schema(value_type = Object)]
+    answers: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+struct FixedOut {
+    case_id: String,
+}
+
+#[utoipa::path(post, path = "/submissions/{id}/answers", tag = "collection", summary = "Register a quarantined submission with corrected answers (checked like any record; the submission as received is kept)",
+    params(("id" = String, Path, description = "Submission id")), request_body = FixIn,
+    responses((status = 201, body = FixedOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn api_fix(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    Json(body): Json<FixIn>,
+) -> Result<(StatusCode, Json<FixedOut>), ApiError> {
+    let answers = passage_service::instance_from_json(&body.answers)?;
+    let case = state
+        .svc
+        .fix_submission(&who.actor, &ctx, parse_id(&id)?, &answers)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(FixedOut {
+            case_id: case.to_string(),
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReprocessedOut {
+    /// processed, or quarantined again (with the new reason in the list)
+    state: String,
+}
+
+#[utoipa::path(post, path = "/submissions/{id}/reprocess", tag = "collection", summary = "Try a quarantined submission again, after its cause was put right",
+    params(("id" = String, Path, description = "Submission id")),
+    responses((status = 200, body = ReprocessedOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn api_reprocess(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<ReprocessedOut>, ApiError> {
+    let outcome = state
+        .svc
+        .reprocess_submission(&who.actor, &ctx, parse_id(&id)?)
+        .await?;
+    Ok(Json(ReprocessedOut {
+        state: outcome.to_owned(),
+    }))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(api_submissions, api_submission, api_fix, api_reprocess),
+    components(schemas(SubmissionOut, QuarantinedOut, FixIn, FixedOut, ReprocessedOut))
+)]
+pub struct CollectionDoc;
 
 #[cfg(test)]
 mod tests {

@@ -348,6 +348,53 @@ async fn invalid_answers_are_quarantined_with_the_reason_never_dropped() {
         .await
         .unwrap();
     assert_eq!(state, "quarantined");
+
+    // The border officer reads it through the API, corrects the answer and registers it.
+    let token = f.app.token("border", passage_domain::TokenScope::Write).await;
+    let (status, got) = f
+        .app
+        .api("GET", &format!("/api/v1/submissions/{}", q[0].id), &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["answers"]["sex"], "zz-unknown");
+    let mut answers = got["answers"].clone();
+    answers["sex"] = "female".into();
+    let body = serde_json::json!({ "answers": answers }).to_string();
+    let path = format!("/api/v1/submissions/{}/answers", q[0].id);
+    let (status, wrong) = f
+        .app
+        .api(
+            "POST",
+            &path,
+            &token,
+            Some(&body.replace("female", "still-wrong")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
+    assert_eq!(
+        f.submissions(&f.border, Some("quarantined")).await.len(),
+        1,
+        "still waiting after a bad fix"
+    );
+    let (status, fixed) = f.app.api("POST", &path, &token, Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{fixed}");
+    let done = f.submissions(&f.border, Some("processed")).await;
+    assert_eq!(
+        done[0].case_id.map(|c| c.to_string()).as_deref(),
+        fixed["case_id"].as_str()
+    );
+    // An administrator (no access to records) cannot read its answers, only the list.
+    let admin = f.app.token("admin", passage_domain::TokenScope::Write).await;
+    let (status, _) = f
+        .app
+        .api("GET", &format!("/api/v1/submissions/{}", q[0].id), &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let org = f.org_of(&f.border).await;
+    let list_path = format!("/api/v1/organisations/{org}/submissions?state=processed");
+    let (status, list) = f.app.api("GET", &list_path, &admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
 /// Put a value that is not a choice into `sex`.

@@ -342,6 +342,8 @@ pub(crate) struct Extra {
     pub submission: Option<passage_store::collection::Submission>,
     /// Files to store as the (single) record's documents: (name, content).
     pub files: Vec<(String, Vec<u8>)>,
+    /// The submission is not stored yet: insert it (processed) instead of updating it.
+    pub new_submission: bool,
 }
 
 /// One record to register: its answers and, optionally, the existing person it is about.
@@ -539,15 +541,20 @@ impl Passage {
                     updated_at: now,
                     ..submission.clone()
                 };
-                let changed = passage_store::collection::set_outcome(
-                    &mut tx.conn(),
-                    &done,
-                    passage_store::collection::State::Received,
-                )
-                .await?;
-                // Another process finished it first: keep its record, not a second one.
-                if changed == 0 {
-                    return Err(ServiceError::Conflict("a record for this submission"));
+                if extra.new_submission {
+                    // Received and registered at once: one transaction, nothing to finish later.
+                    passage_store::collection::insert_submission(&mut tx.conn(), &done).await?;
+                } else {
+                    let changed = passage_store::collection::set_outcome(
+                        &mut tx.conn(),
+                        &done,
+                        passage_store::collection::State::Received,
+                    )
+                    .await?;
+                    // Another process finished it first: keep its record, not a second one.
+                    if changed == 0 {
+                        return Err(ServiceError::Conflict("a record for this submission"));
+                    }
                 }
                 // Its files are now the record's documents: the submission keeps its XML only
                 // (an encrypted bundle is kept whole, as received).

@@ -113,6 +113,20 @@ fn device_info(d: &Device) -> DeviceInfo {
     }
 }
 
+fn summary_of(s: Submission) -> SubmissionSummary {
+    SubmissionSummary {
+        id: s.id,
+        instance_id: s.instance_id,
+        programme: s.programme,
+        state: s.state.as_str(),
+        problem: s.problem,
+        received_at: s.received_at,
+        device_id: s.device_id,
+        case_id: s.case_id,
+        edit: s.deprecated_id.is_some(),
+    }
+}
+
 fn bad_submission(reason: impl Into<String>) -> ServiceError {
     InvalidValue::new("xml_submission_file", reason.into()).into()
 }
@@ -411,6 +425,13 @@ impl Passage {
             collection::submission_by_instance(&mut pooled.conn(), &envelope.instance_id).await?
         };
         let now = self.now();
+        if existing.is_none()
+            && let Some(receipt) = self
+                .receive_whole(who, ctx, &upload, &envelope, &root, &programme, form_version)
+                .await?
+        {
+            return Ok(receipt);
+        }
         let (submission, key, created) = match existing {
             Some(s) if s.xml_sha256 != digest_of_xml => {
                 return Err(ServiceError::Conflict(
@@ -570,6 +591,104 @@ impl Passage {
         } else {
             Receipt::Duplicate(message)
         })
+    }
+
+    /// A new, unencrypted submission with every file it names, that is a valid record:
+    /// stored and registered in one transaction (the common case, and the fast one). `None`
+    /// when it must go the long way (waiting for files, an edit, a record to quarantine).
+    #[allow(clippy::too_many_arguments)]
+    async fn receive_whole(
+        &self,
+        who: &Collector,
+        ctx: &Ctx,
+        upload: &Upload,
+        envelope: &Envelope,
+        root: &passage_openrosa::xml::Element,
+        programme: &str,
+        form_version: uuid::Uuid,
+    ) -> Result<Option<Receipt>, ServiceError> {
+        if envelope.encrypted.is_some() || envelope.deprecated_id.is_some() {
+            return Ok(None);
+        }
+        let form = self.form_model(form_version).await?;
+        if form.public_key.is_some() {
+            return Ok(None);
+        }
+        let answers = passage_openrosa::answers(root, &form);
+        let mut files = Vec::with_capacity(answers.files.len());
+        for name in &answers.files {
+            match upload.files.iter().find(|f| &f.name == name) {
+                Some(f) => files.push((name.clone(), f.bytes.clone())),
+                None => return Ok(None),
+            }
+        }
+        let id = uuid::Uuid::now_v7();
+        let key = DataKey::generate()?;
+        let now = self.now();
+        let submission = Submission {
+            id,
+            instance_id: envelope.instance_id.clone(),
+            org_id: who.org,
+            programme: programme.to_owned(),
+            form_version,
+            device_id: Some(who.device_id),
+            received_by: who.actor.user_id(),
+            received_at: now,
+            updated_at: now,
+            xml_sha256: sha256(&upload.xml).to_vec(),
+            wrapped_key: key.wrap(&self.master, id.as_bytes())?,
+            xml: key.seal(id.as_bytes(), "xml", &upload.xml)?,
+            encrypted: false,
+            state: State::Processed,
+            problem: None,
+            expected_files: serde_json::to_string(&answers.files)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            case_id: None,
+            case_revision: None,
+            deprecated_id: None,
+        };
+        let new = crate::NewCase {
+            answers: answers.instance,
+            person: None,
+        };
+        let received = self
+            .event(ctx, AuditAction::SubmissionReceived, who.actor.user_id())
+            .org(Some(who.org))
+            .target("submission", id)
+            .detail("programme", programme)
+            .detail("device", who.device_id)
+            .detail("files", files.len());
+        let svc = self.clone();
+        let (ctx, actor, programme, org) = (ctx.clone(), who.actor.clone(), programme.to_owned(), who.org);
+        // In its own task: a client hanging up cannot cut the registration in half.
+        let registered = tokio::spawn(async move {
+            svc.register_cases_with(
+                &actor,
+                &ctx,
+                &programme,
+                org,
+                std::slice::from_ref(&new),
+                crate::cases::Extra {
+                    summary: Some(received),
+                    form_version: Some(form_version),
+                    submission: Some(submission),
+                    files,
+                    new_submission: true,
+                },
+            )
+            .await
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match registered {
+            Ok(_) => Ok(Some(Receipt::Created("Received by Passage.".to_owned()))),
+            // Not a valid record, or the same record arriving twice at once: the long way
+            // keeps it (quarantined) or answers as for a re-send.
+            Err(ServiceError::InvalidRecord(_) | ServiceError::Invalid(_) | ServiceError::Conflict(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Make the record of a complete submission, or quarantine it with the reason. Answers
@@ -833,20 +952,122 @@ impl Passage {
         };
         let mut pooled = self.db.acquire().await?;
         let rows = collection::submissions_of(&mut pooled.conn(), org, state, 500).await?;
-        Ok(rows
-            .into_iter()
-            .map(|s| SubmissionSummary {
-                id: s.id,
-                instance_id: s.instance_id,
-                programme: s.programme,
-                state: s.state.as_str(),
-                problem: s.problem,
-                received_at: s.received_at,
-                device_id: s.device_id,
-                case_id: s.case_id,
-                edit: s.deprecated_id.is_some(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(summary_of).collect())
+    }
+
+    /// A quarantined submission's answers, for someone who may register its programme's
+    /// records in its organisation (audited as a record read).
+    pub async fn submission_answers(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+    ) -> Result<(SubmissionSummary, passage_xlsform::check::Instance), ServiceError> {
+        let s = self.fixable(actor, id).await?;
+        let (xml, _) = match self.unlocked_key(&s.programme).filter(|_| s.encrypted) {
+            Some(key) => self.decrypted_content(&s, &key).await?,
+            None if s.encrypted => {
+                return Err(ServiceError::Conflict(
+                    "an unlocked key for this encrypted submission",
+                ));
+            }
+            None => self.plain_content(&s).await?,
+        };
+        let (_, root) = Envelope::read(&xml).map_err(|e| bad_submission(e.to_string()))?;
+        let form = self.form_model(s.form_version).await?;
+        let answers = passage_openrosa::answers(&root, &form).instance;
+        let mut tx = self.begin().await?;
+        let event = self
+            .event(ctx, AuditAction::CaseViewed, actor.user_id())
+            .org(Some(s.org_id))
+            .target("submission", s.id);
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok((summary_of(s), answers))
+    }
+
+    /// Register a quarantined submission with corrected answers (checked like any record,
+    /// against the form version it was filled in). The submission as received is kept.
+    pub async fn fix_submission(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        id: uuid::Uuid,
+        answers: &passage_xlsform::check::Instance,
+    ) -> Result<uuid::Uuid, ServiceError> {
+        let s = self.fixable(actor, id).await?;
+        let files = match self.unlocked_key(&s.programme).filter(|_| s.encrypted) {
+            Some(key) => self.decrypted_content(&s, &key).await?.1,
+            None if s.encrypted => {
+                return Err(ServiceError::Conflict(
+                    "an unlocked key for this encrypted submission",
+                ));
+            }
+            None => self.plain_content(&s).await?.1,
+        };
+        let mut tx = self.begin().await?;
+        let ready = Submission {
+            state: State::Received,
+            problem: None,
+            updated_at: self.now(),
+            ..s.clone()
+        };
+        collection::set_outcome(&mut tx.conn(), &ready, State::Quarantined).await?;
+        tx.commit().await?;
+        let new = crate::NewCase {
+            answers: answers.clone(),
+            person: None,
+        };
+        let registered = self
+            .register_cases_with(
+                actor,
+                ctx,
+                &s.programme,
+                s.org_id,
+                std::slice::from_ref(&new),
+                crate::cases::Extra {
+                    form_version: Some(s.form_version),
+                    submission: Some(ready.clone()),
+                    files,
+                    ..Default::default()
+                },
+            )
+            .await;
+        match registered {
+            Ok(mut cases) => cases.pop().map(|c| c.id).ok_or(ServiceError::NotFound),
+            Err(e) => {
+                // Still not a record: back to quarantine, with the submission as it was.
+                let mut tx = self.begin().await?;
+                collection::set_outcome(&mut tx.conn(), &s, State::Received).await?;
+                tx.commit().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// A quarantined submission the actor may correct: its programme's records are theirs to
+    /// register. Others' submissions answer "not found".
+    async fn fixable(&self, actor: &Actor, id: uuid::Uuid) -> Result<Submission, ServiceError> {
+        let s = {
+            let mut pooled = self.db.acquire().await?;
+            collection::submission(&mut pooled.conn(), id)
+                .await?
+                .ok_or(ServiceError::NotFound)?
+        };
+        let (view, edit) = record_permissions(&s.programme);
+        authorize(actor, view, Scope::Org(s.org_id))?;
+        authorize(actor, edit, Scope::Org(s.org_id))?;
+        if s.state != State::Quarantined {
+            return Err(ServiceError::Conflict(
+                "a decision on this submission (it is not quarantined)",
+            ));
+        }
+        if s.deprecated_id.is_some() {
+            return Err(bad_submission(
+                "it is an edit: fix the record it edits on its case page instead",
+            ));
+        }
+        Ok(s)
     }
 
     /// Try a quarantined submission again (after its form, its person or its case was put

@@ -72,8 +72,45 @@ pub enum Db {
     /// SQLite allows one writer at a time; writers of this process queue on the lock instead
     /// of polling SQLite's busy handler, which sleeps in growing steps and makes tail
     /// latency under concurrent writes.
-    Sqlite(SqlitePool, Arc<Mutex<()>>),
+    Sqlite(SqlitePool, Arc<Writer>),
     Postgres(PgPool),
+}
+
+/// The single SQLite writer of this process, and its WAL checkpoints.
+#[derive(Debug, Default)]
+pub struct Writer {
+    mutex: Arc<Mutex<()>>,
+    commits: std::sync::atomic::AtomicU64,
+    checkpointing: std::sync::atomic::AtomicBool,
+}
+
+/// Commits between checkpoints of the WAL. They run after the commit, off the writer lock,
+/// so that copying the WAL into the database (big with attachments) does not hold up the
+/// next writer; SQLite's own checkpoint after 10,000 pages remains as a safety net.
+const CHECKPOINT_EVERY: u64 = 32;
+
+impl Writer {
+    async fn lock_owned(self: &Arc<Self>) -> OwnedMutexGuard<()> {
+        // The guard must own the mutex; the mutex lives in its own Arc.
+        self.mutex.clone().lock_owned().await
+    }
+
+    fn committed(self: &Arc<Self>, pool: &SqlitePool) {
+        use std::sync::atomic::Ordering;
+        let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if !n.is_multiple_of(CHECKPOINT_EVERY) || self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, writer) = (pool.clone(), self.clone());
+        tokio::spawn(async move {
+            // PASSIVE never waits for readers or the writer; what it cannot copy now, the
+            // next one will. A failure here loses nothing: the WAL still holds the commits.
+            if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)").execute(&pool).await {
+                tracing::debug!(error = %e, "background checkpoint");
+            }
+            writer.checkpointing.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// A borrowed connection of either backend; repositories take `&mut Conn`, so the same
@@ -104,21 +141,30 @@ impl Pooled {
 pub enum Tx {
     /// The guard is declared after the transaction, so it is released after the transaction
     /// commits or rolls back.
-    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        OwnedMutexGuard<()>,
+        Arc<Writer>,
+        SqlitePool,
+    ),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Self::Sqlite(t, _) => Conn::Sqlite(t),
+            Self::Sqlite(t, ..) => Conn::Sqlite(t),
             Self::Postgres(t) => Conn::Postgres(t),
         }
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(t, _guard) => t.commit().await?,
+            Self::Sqlite(t, guard, writer, pool) => {
+                t.commit().await?;
+                drop(guard);
+                writer.committed(&pool);
+            }
             Self::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -164,7 +210,8 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
-                    .pragma("secure_delete", "on");
+                    .pragma("secure_delete", "on")
+                    .pragma("wal_autocheckpoint", "10000");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
@@ -243,9 +290,14 @@ impl Db {
     /// two writers queue instead of failing on a lock upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Self::Sqlite(p, lock) => {
-                let guard = lock.clone().lock_owned().await;
-                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, guard)
+            Self::Sqlite(p, writer) => {
+                let guard = writer.lock_owned().await;
+                Tx::Sqlite(
+                    p.begin_with("BEGIN IMMEDIATE").await?,
+                    guard,
+                    writer.clone(),
+                    p.clone(),
+                )
             }
             Self::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
