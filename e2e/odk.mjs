@@ -292,6 +292,27 @@ async function odk() {
     await page.context().close();
   });
 
+  await check('a record its form refuses waits for a correction; the border officer corrects it and it is registered', async () => {
+    const badId = `uuid:${crypto.randomUUID()}`;
+    const bad = original.replace(results.jrCrossing.instance_id, badId).replace(/<sex>[^<]*<\/sex>/, '<sex>zz-unknown</sex>');
+    assert.ok(bad.includes('<sex>zz-unknown</sex>') && bad.includes(badId));
+    assert.equal((await postXml(`${postUrl}/submission`, bad)).status, 201, 'stored, so the device does not send it again');
+    const page = await newPage(await newContext(), 'border-fix');
+    await signIn(page, base, 'border', accounts.get('border').password);
+    await page.goto(`${base}/cases`);
+    await Promise.all([page.waitForURL(/\/collection\/quarantine$/), page.locator('#quarantine-link').click()]);
+    const row = page.locator('#quarantine tbody tr').first();
+    assert.match(await row.innerText(), /sex: is not one of the choices/);
+    await Promise.all([page.waitForURL(/\/fix$/), row.getByRole('link', { name: 'Correct' }).click()]);
+    assert.match(await page.locator('main').innerText(), /Sent from the field but not registered/);
+    await page.locator('select[name="sex"]').selectOption('female');
+    await page.screenshot({ path: path.join(SHOTS, 'odk-quarantine-fix.png'), fullPage: true });
+    await Promise.all([page.waitForURL(/\/cases\/[0-9a-f-]{36}$/), page.getByRole('button', { name: 'Register case' }).click()]);
+    await page.goto(`${base}/collection/quarantine`);
+    assert.equal(await page.locator('#no-quarantine').count(), 1, 'nothing waits any more');
+    await page.context().close();
+  });
+
   let issuedUrl = '';
   const deviceName = 'E2E tablet (fictional)';
   await check('admin issues a device to the caseworker: QR code and server URL shown once', async () => {

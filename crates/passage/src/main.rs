@@ -128,6 +128,17 @@ enum Admin {
         #[arg(long)]
         role: String,
     },
+    /// Issue an ODK collection device to a member who registers records; prints its server
+    /// URL path and Digest credentials once (revoke it on the Collection page).
+    IssueDevice {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        username: String,
+        /// A name for the device, e.g. the tablet's label.
+        #[arg(long)]
+        name: String,
+    },
     /// Set a new password (read from stdin with --password-stdin, else generated) and end
     /// the user's sessions.
     ResetPassword {
@@ -647,6 +658,20 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
                 .await
                 .context("user")?;
             println!("{} is now {role} in {}", user.username, org.name);
+        }
+        Admin::IssueDevice { org, username, name } => {
+            let org = svc
+                .organisation_named(&operator, &org)
+                .await
+                .context("organisation")?;
+            let issued = svc
+                .issue_device_to(&operator, &ctx, org.id, &username, &name)
+                .await
+                .context("device")?;
+            println!(
+                "Issued {} to {username} in {} (shown once):\n  server URL path: /key/{}\n  or Digest: username {} password {}",
+                issued.device.name, org.name, issued.token, issued.device.digest_username, issued.password
+            );
         }
         Admin::ResetPassword {
             username,

@@ -279,6 +279,32 @@ async fn administration_from_the_command_line() {
     assert_eq!(code, 0);
     assert!(out.contains("musu.k") && out.contains("border_officer"));
 
+    // ODK devices go to members who register records, never to an administrator.
+    let device = |username: &str| {
+        run(cli().args([
+            "admin",
+            "issue-device",
+            "--org",
+            "IOM Liberia",
+            "--username",
+            username,
+            "--name",
+            "Tablet 1 (fictional)",
+        ]))
+    };
+    let (code, out, err) = device("border.one");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("server URL path: /key/") && out.contains("Digest: username device-"),
+        "{out}"
+    );
+    let (code, _, err) = device("musu.k");
+    assert_eq!(code, 1);
+    assert!(err.contains("who registers records"), "{err}");
+    let (code, _, err) = device("nobody");
+    assert_eq!(code, 1);
+    assert!(err.contains("device: not found"), "{err}");
+
     // Forms: the shipped ones are installed; a bad workbook is refused with its problems.
     let bad = dir.path().join("bad.xlsx");
     std::fs::write(&bad, "not a spreadsheet").unwrap();

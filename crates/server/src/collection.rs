@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/collection/devices", post(issue))
         .route("/collection/devices/{id}/revoke", post(revoke))
         .route("/collection/submissions/{id}/reprocess", post(reprocess))
+        .route("/collection/quarantine", get(quarantine))
         .route("/collection/keys", get(keys).post(create_key))
         .route("/collection/keys/{programme}/unlock", post(unlock_key))
         .route("/collection/keys/{programme}/lock", post(lock_key))
@@ -332,6 +333,31 @@ async fn reprocess(
         .reprocess_submission(&who.actor, &ctx, parse(&id)?)
         .await?;
     Ok(Redirect::to(&format!("/collection?org={}&notice={outcome}", form.org)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "quarantine.html")]
+struct QuarantinePage {
+    c: Chrome,
+    submissions: Vec<SubmissionSummary>,
+}
+
+impl QuarantinePage {
+    pub fn chrome(&self) -> Option<&Chrome> {
+        Some(&self.c)
+    }
+}
+
+/// Records sent from the field that wait for someone who registers them to correct them.
+async fn quarantine(State(state): State<AppState>, WebUser(who): WebUser) -> Result<Response, PageError> {
+    let submissions = state.svc.quarantined_for(&who.actor).await?;
+    render_with(
+        StatusCode::OK,
+        &QuarantinePage {
+            c: Chrome::of(&who),
+            submissions,
+        },
+    )
 }
 
 #[derive(Template)]

@@ -23,6 +23,59 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases/new", get(new_case).post(submit))
         .route("/cases/{id}/edit", get(edit_case).post(submit_edit))
+        .route("/collection/submissions/{id}/fix", get(fix_page).post(submit_fix))
+}
+
+/// The target of correcting submission `id`, and its answers and reason as received.
+async fn fix_target(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &Authenticated,
+    id: &str,
+) -> Result<(Target, Instance, Option<String>), PageError> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
+    let (summary, answers) = state.svc.submission_answers(&who.actor, ctx, id).await?;
+    let (Some(form_version), Some(org)) = (summary.form_version, summary.org) else {
+        return Err(PageError::Service(ServiceError::NotFound));
+    };
+    let target = Target::Fix {
+        submission: id,
+        programme: summary.programme,
+        org,
+        form_version,
+    };
+    Ok((target, answers, summary.problem))
+}
+
+/// A quarantined ODK submission in the registration page, with the reason it was stopped.
+async fn fix_page(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (target, answers, problem) = fix_target(&state, &ctx, &who, &id).await?;
+    let errors = BTreeMap::from([(
+        String::new(),
+        format!(
+            "Sent from the field but not registered: {}. Correct it and save to register it.",
+            problem.unwrap_or_default()
+        ),
+    )]);
+    page(&state, &ctx, &who, &target, &answers, &errors, StatusCode::OK).await
+}
+
+async fn submit_fix(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    let (target, _, _) = fix_target(&state, &ctx, &who, &id).await?;
+    save(&state, &ctx, &who, target, parse_posted(&body)).await
 }
 
 /// One choice of a select, and whether it is chosen.
@@ -109,6 +162,13 @@ enum Target {
         id: uuid::Uuid,
         revision: i64,
     },
+    /// Correcting a quarantined ODK submission: the form version it was filled in.
+    Fix {
+        submission: uuid::Uuid,
+        programme: String,
+        org: OrgId,
+        form_version: uuid::Uuid,
+    },
 }
 
 /// The organisation to register in: the one asked for, or the first the user may register in.
@@ -176,6 +236,19 @@ async fn page_with_similar(
                 person,
             )
         }
+        Target::Fix {
+            submission,
+            programme,
+            org,
+            form_version,
+        } => (
+            programme.clone(),
+            *org,
+            *form_version,
+            format!("/collection/submissions/{submission}/fix"),
+            None,
+            None,
+        ),
         Target::Edit { id, revision } => {
             let case = state.svc.case(&who.actor, ctx, *id).await?;
             (
@@ -609,6 +682,11 @@ async fn save(
             .update_case(&who.actor, ctx, *id, &posted.answers, *revision)
             .await
             .map(|c| Some(c.id)),
+        Target::Fix { submission, .. } => state
+            .svc
+            .fix_submission(&who.actor, ctx, *submission, &posted.answers)
+            .await
+            .map(Some),
     };
     match saved {
         Ok(Some(id)) => Ok(Redirect::to(&format!("/cases/{id}")).into_response()),

@@ -719,3 +719,128 @@ async fn encrypted_collection_stays_sealed_until_the_key_holder_unlocks_it() {
     );
     assert_eq!(f.submissions(&f.border, Some("encrypted")).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_photo_sent_after_its_record_joins_the_record() {
+    // ODK Web Forms splits big submissions without saying more will follow.
+    let f = Field::new().await;
+    let (_, form) = f.app.svc.current_form("avrr").await.unwrap();
+    let mut s = passage_xlsform::fill::Seed::new(4);
+    let mut answers = passage_xlsform::fill::fill(&form, &mut s, f.app.svc.today()).unwrap();
+    answers
+        .values
+        .insert("id_photo".into(), "1700000000009.jpg".into());
+    let xml = passage_openrosa::to_xml(&form, &answers, "uuid:late-1", None);
+    let first = f.post(&f.tablet, multipart(&xml, &[], false)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let done = f.submissions(&f.tablet, Some("processed")).await;
+    assert_eq!(
+        done[0].problem.as_deref(),
+        Some("1 attached file(s) never arrived")
+    );
+
+    let jpeg: &[u8] = &[
+        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
+    ];
+    let second = f
+        .post(&f.tablet, multipart(&xml, &[("1700000000009.jpg", jpeg)], false))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let done = f.submissions(&f.tablet, Some("processed")).await;
+    assert_eq!(done[0].problem, None, "nothing is missing any more");
+    let caseworker = f
+        .app
+        .svc
+        .login(&Ctx::cli(), "caseworker", &f.app.password("caseworker"), "t")
+        .await
+        .unwrap();
+    let who = f.app.svc.authenticate_session(&caseworker.token).await.unwrap();
+    assert_eq!(
+        f.app
+            .svc
+            .documents(&who.actor, done[0].case_id.unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The same photo again changes nothing.
+    let third = f
+        .post(&f.tablet, multipart(&xml, &[("1700000000009.jpg", jpeg)], false))
+        .await;
+    assert_eq!(third.status, StatusCode::ACCEPTED, "{}", third.body);
+    assert_eq!(
+        f.app
+            .svc
+            .documents(&who.actor, done[0].case_id.unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_caseworker_corrects_a_quarantined_record_in_the_registration_page() {
+    let f = Field::new().await;
+    let (xml, _) = f.record("border", 21, "uuid:fix-page-1").await;
+    assert_eq!(
+        f.post(&f.border, multipart(&with_bad_sex(&xml), &[], false))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let (cookie, csrf) = f.app.sign_in("border").await;
+    let list = f.app.get("/collection/quarantine", Some(&cookie)).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let id = f.submissions(&f.border, Some("quarantined")).await[0].id;
+    assert!(
+        list.body.contains(&format!("/collection/submissions/{id}/fix")),
+        "{}",
+        list.body
+    );
+    let page = f
+        .app
+        .get(&format!("/collection/submissions/{id}/fix"), Some(&cookie))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Sent from the field but not registered: sex"),
+        "{}",
+        page.body
+    );
+
+    // Save what the page holds, with the one answer corrected.
+    let token = f.app.token("border", passage_domain::TokenScope::Write).await;
+    let (_, got) = f
+        .app
+        .api("GET", &format!("/api/v1/submissions/{id}"), &token, None)
+        .await;
+    let mut form: Vec<(String, String)> = got["answers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+        .map(|(k, v)| {
+            if k == "sex" {
+                (k, "male".to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    form.push(("csrf_token".into(), csrf));
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let saved = f
+        .app
+        .post_form(&format!("/collection/submissions/{id}/fix"), Some(&cookie), &body)
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let done = f.submissions(&f.border, Some("processed")).await;
+    let location = saved.headers[header::LOCATION].to_str().unwrap();
+    assert_eq!(location, format!("/cases/{}", done[0].case_id.unwrap()));
+    let after = f.app.get("/collection/quarantine", Some(&cookie)).await;
+    assert!(after.body.contains("Nothing waits for a correction"));
+}

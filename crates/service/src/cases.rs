@@ -556,11 +556,6 @@ impl Passage {
                         return Err(ServiceError::Conflict("a record for this submission"));
                     }
                 }
-                // Its files are now the record's documents: the submission keeps its XML only
-                // (an encrypted bundle is kept whole, as received).
-                if !submission.encrypted {
-                    passage_store::collection::drop_files(&mut tx.conn(), submission.id).await?;
-                }
             }
             out.push(record_of(stored, record));
         }

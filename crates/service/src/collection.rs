@@ -99,6 +99,9 @@ pub struct SubmissionSummary {
     pub device_id: Option<uuid::Uuid>,
     pub case_id: Option<uuid::Uuid>,
     pub edit: bool,
+    /// Set when read for correcting it: the form version it was filled in, and its owner.
+    pub form_version: Option<uuid::Uuid>,
+    pub org: Option<OrgId>,
 }
 
 fn device_info(d: &Device) -> DeviceInfo {
@@ -124,6 +127,8 @@ fn summary_of(s: Submission) -> SubmissionSummary {
         device_id: s.device_id,
         case_id: s.case_id,
         edit: s.deprecated_id.is_some(),
+        form_version: None,
+        org: None,
     }
 }
 
@@ -191,6 +196,24 @@ impl Passage {
             token,
             password,
         })
+    }
+
+    /// [`Self::issue_device`] for a member named by username (the CLI).
+    pub async fn issue_device_to(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        org: OrgId,
+        username: &str,
+        name: &str,
+    ) -> Result<IssuedDevice, ServiceError> {
+        let username = passage_domain::Username::parse(username)?;
+        let user = {
+            let mut pooled = self.db.acquire().await?;
+            passage_store::users::by_username(&mut pooled.conn(), &username).await?
+        }
+        .ok_or(ServiceError::NotFound)?;
+        self.issue_device(actor, ctx, org, user.0.id, name).await
     }
 
     /// Members a device may be issued to: those who register records, with their role.
@@ -420,17 +443,21 @@ impl Passage {
             .submission_form(who, &envelope.form_id, &envelope.version)
             .await?;
         let digest_of_xml = sha256(&upload.xml).to_vec();
-        let existing = {
+        let stored = || async {
             let mut pooled = self.db.acquire().await?;
-            collection::submission_by_instance(&mut pooled.conn(), &envelope.instance_id).await?
+            collection::submission_by_instance(&mut pooled.conn(), &envelope.instance_id).await
         };
+        let mut existing = stored().await?;
         let now = self.now();
-        if existing.is_none()
-            && let Some(receipt) = self
+        if existing.is_none() {
+            if let Some(receipt) = self
                 .receive_whole(who, ctx, &upload, &envelope, &root, &programme, form_version)
                 .await?
-        {
-            return Ok(receipt);
+            {
+                return Ok(receipt);
+            }
+            // The same record may have arrived meanwhile from another POST.
+            existing = stored().await?;
         }
         let (submission, key, created) = match existing {
             Some(s) if s.xml_sha256 != digest_of_xml => {
@@ -516,10 +543,15 @@ impl Passage {
                     other => other.into(),
                 })?;
         }
-        let mut added = 0;
-        for f in &files {
-            if collection::add_file(&mut tx.conn(), submission.id, f).await? {
-                added += 1;
+        let mut added = Vec::new();
+        for (f, stored) in upload
+            .files
+            .iter()
+            .filter(|f| expected.contains(&f.name))
+            .zip(&files)
+        {
+            if collection::add_file(&mut tx.conn(), submission.id, stored).await? {
+                added.push(f);
             }
         }
         let have = collection::file_keys(&mut tx.conn(), submission.id).await?;
@@ -544,17 +576,34 @@ impl Passage {
             };
             collection::set_outcome(&mut tx.conn(), &s, State::Incomplete).await?;
         }
-        if created || added > 0 {
+        // Files arriving after the record was made (ODK Web Forms splits without saying more
+        // follows) join its documents, and the note of what never arrived is brought up to date.
+        let late = submission.state == State::Processed && !submission.encrypted && !added.is_empty();
+        if late {
+            let s = Submission {
+                problem: (missing > 0).then(|| format!("{missing} attached file(s) never arrived")),
+                updated_at: now,
+                ..submission.clone()
+            };
+            collection::set_outcome(&mut tx.conn(), &s, State::Processed).await?;
+        }
+        if created || !added.is_empty() {
             let event = self
                 .event(ctx, AuditAction::SubmissionReceived, who.actor.user_id())
                 .org(Some(who.org))
                 .target("submission", submission.id)
                 .detail("programme", &programme)
                 .detail("device", who.device_id)
-                .detail("files", added);
+                .detail("files", added.len());
             audit::append(&mut tx.conn(), &event).await?;
         }
         tx.commit().await?;
+        if late && let Some(case) = submission.case_id {
+            for f in &added {
+                self.add_document(&who.actor, ctx, case, &f.name, &f.bytes)
+                    .await?;
+            }
+        }
 
         // A complete record, or one a crash or a dropped connection left unregistered (the
         // client sends it again), is made now. The work runs in its own task so that a client
@@ -586,7 +635,7 @@ impl Passage {
             None if missing > 0 => format!("Received; waiting for {missing} more file(s)."),
             None => "Already received.".to_owned(),
         };
-        Ok(if created || added > 0 || next.is_some() {
+        Ok(if created || !added.is_empty() || next.is_some() {
             Receipt::Created(message)
         } else {
             Receipt::Duplicate(message)
@@ -955,6 +1004,25 @@ impl Passage {
         Ok(rows.into_iter().map(summary_of).collect())
     }
 
+    /// Quarantined submissions the actor may correct: in their organisations, of the
+    /// programmes whose records they register. No answers.
+    pub async fn quarantined_for(&self, actor: &Actor) -> Result<Vec<SubmissionSummary>, ServiceError> {
+        let mut out = Vec::new();
+        let mut pooled = self.db.acquire().await?;
+        for org in actor.grants().iter().map(|g| g.org) {
+            for s in
+                collection::submissions_of(&mut pooled.conn(), org, Some(State::Quarantined), 500).await?
+            {
+                let (view, edit) = record_permissions(&s.programme);
+                let may = |p| actor.authorize(p, Scope::Org(org)).is_ok();
+                if may(view) && may(edit) && s.deprecated_id.is_none() {
+                    out.push(summary_of(s));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// A quarantined submission's answers, for someone who may register its programme's
     /// records in its organisation (audited as a record read).
     pub async fn submission_answers(
@@ -964,6 +1032,7 @@ impl Passage {
         id: uuid::Uuid,
     ) -> Result<(SubmissionSummary, passage_xlsform::check::Instance), ServiceError> {
         let s = self.fixable(actor, id).await?;
+        let (form_version, org) = (s.form_version, s.org_id);
         let (xml, _) = match self.unlocked_key(&s.programme).filter(|_| s.encrypted) {
             Some(key) => self.decrypted_content(&s, &key).await?,
             None if s.encrypted => {
@@ -983,7 +1052,14 @@ impl Passage {
             .target("submission", s.id);
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
-        Ok((summary_of(s), answers))
+        Ok((
+            SubmissionSummary {
+                form_version: Some(form_version),
+                org: Some(org),
+                ..summary_of(s)
+            },
+            answers,
+        ))
     }
 
     /// Register a quarantined submission with corrected answers (checked like any record,

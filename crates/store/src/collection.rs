@@ -482,12 +482,3 @@ pub async fn waiting_for_key(conn: &mut Conn<'_>, programme: &str) -> Result<Vec
     )?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
-
-/// Remove a submission's files once they are its record's documents.
-pub async fn drop_files(conn: &mut Conn<'_>, submission: Uuid) -> Result<(), StoreError> {
-    exec!(
-        conn,
-        sqlx::query("delete from submission_files where submission_id = $1").bind(submission)
-    )?;
-    Ok(())
-}
