@@ -64,6 +64,21 @@ impl Field {
         Self { app, tablet, border }
     }
 
+    /// A signed-in member, as the service sees them.
+    async fn who(&self, user: &str) -> passage_service::Authenticated {
+        let s = self
+            .app
+            .svc
+            .login(&Ctx::cli(), user, &self.app.password(user), "t")
+            .await
+            .unwrap();
+        self.app.svc.authenticate_session(&s.token).await.unwrap()
+    }
+
+    async fn actor(&self, user: &str) -> Actor {
+        self.who(user).await.actor
+    }
+
     fn base(d: &DemoDevice) -> String {
         format!("/key/{}", d.device.token)
     }
@@ -204,18 +219,7 @@ async fn a_submission_becomes_a_record_once_and_resends_are_harmless() {
     let done = f.submissions(&f.border, Some("processed")).await;
     assert_eq!(done.len(), 1, "{done:?}");
     let case = done[0].case_id.unwrap();
-    let border_officer = f
-        .app
-        .svc
-        .login(&Ctx::cli(), "border", &f.app.password("border"), "t")
-        .await
-        .unwrap();
-    let who = f
-        .app
-        .svc
-        .authenticate_session(&border_officer.token)
-        .await
-        .unwrap();
+    let who = f.who("border").await;
     let record = f.app.svc.case(&who.actor, &Ctx::cli(), case).await.unwrap();
     for (k, v) in &answers.values {
         if let Some(stored) = record.answers.values.get(k) {
@@ -259,13 +263,7 @@ async fn a_split_upload_waits_for_its_photo_and_the_photo_becomes_a_document() {
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
     let done = f.submissions(&f.tablet, Some("processed")).await;
     assert_eq!(done.len(), 1, "{:?}", f.submissions(&f.tablet, None).await);
-    let caseworker = f
-        .app
-        .svc
-        .login(&Ctx::cli(), "caseworker", &f.app.password("caseworker"), "t")
-        .await
-        .unwrap();
-    let who = f.app.svc.authenticate_session(&caseworker.token).await.unwrap();
+    let who = f.who("caseworker").await;
     let docs = f
         .app
         .svc
@@ -294,13 +292,7 @@ async fn an_edit_from_the_field_changes_the_record_and_keeps_its_history() {
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|s| s.state == "processed"), "{all:?}");
     assert_eq!(all[0].case_id, all[1].case_id, "the edit changed the same record");
-    let border = f
-        .app
-        .svc
-        .login(&Ctx::cli(), "border", &f.app.password("border"), "t")
-        .await
-        .unwrap();
-    let who = f.app.svc.authenticate_session(&border.token).await.unwrap();
+    let who = f.who("border").await;
     let case = f
         .app
         .svc
@@ -572,13 +564,7 @@ fn encrypting_border_form(public_key: &str) -> Vec<u8> {
 async fn encrypted_collection_stays_sealed_until_the_key_holder_unlocks_it() {
     use passage_openrosa::encryption;
     let f = Field::new().await;
-    let dpo = f
-        .app
-        .svc
-        .login(&Ctx::cli(), "dpo", &f.app.password("dpo"), "t")
-        .await
-        .unwrap();
-    let dpo = f.app.svc.authenticate_session(&dpo.token).await.unwrap().actor;
+    let dpo = f.actor("dpo").await;
     let passphrase = "a long demo passphrase";
     let public = f
         .app
@@ -656,13 +642,7 @@ async fn encrypted_collection_stays_sealed_until_the_key_holder_unlocks_it() {
             .is_err()
     );
     // Only the data protection focal point holds it, not the border officer.
-    let border = f
-        .app
-        .svc
-        .login(&Ctx::cli(), "border", &f.app.password("border"), "t")
-        .await
-        .unwrap();
-    let border = f.app.svc.authenticate_session(&border.token).await.unwrap().actor;
+    let border = f.actor("border").await;
     assert!(
         f.app
             .svc
@@ -748,13 +728,7 @@ async fn a_photo_sent_after_its_record_joins_the_record() {
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
     let done = f.submissions(&f.tablet, Some("processed")).await;
     assert_eq!(done[0].problem, None, "nothing is missing any more");
-    let caseworker = f
-        .app
-        .svc
-        .login(&Ctx::cli(), "caseworker", &f.app.password("caseworker"), "t")
-        .await
-        .unwrap();
-    let who = f.app.svc.authenticate_session(&caseworker.token).await.unwrap();
+    let who = f.who("caseworker").await;
     assert_eq!(
         f.app
             .svc

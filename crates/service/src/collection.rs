@@ -696,10 +696,6 @@ impl Passage {
             case_revision: None,
             deprecated_id: None,
         };
-        let new = crate::NewCase {
-            answers: answers.instance,
-            person: None,
-        };
         let received = self
             .event(ctx, AuditAction::SubmissionReceived, who.actor.user_id())
             .org(Some(who.org))
@@ -708,24 +704,17 @@ impl Passage {
             .detail("device", who.device_id)
             .detail("files", files.len());
         let svc = self.clone();
-        let (ctx, actor, programme, org) = (ctx.clone(), who.actor.clone(), programme.to_owned(), who.org);
+        let (ctx, actor) = (ctx.clone(), who.actor.clone());
+        let extra = crate::cases::Extra {
+            summary: Some(received),
+            files,
+            new_submission: true,
+            ..Default::default()
+        };
         // In its own task: a client hanging up cannot cut the registration in half.
         let registered = tokio::spawn(async move {
-            svc.register_cases_with(
-                &actor,
-                &ctx,
-                &programme,
-                org,
-                std::slice::from_ref(&new),
-                crate::cases::Extra {
-                    summary: Some(received),
-                    form_version: Some(form_version),
-                    submission: Some(submission),
-                    files,
-                    new_submission: true,
-                },
-            )
-            .await
+            svc.register_submission(&actor, &ctx, submission, answers.instance, extra)
+                .await
         })
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -738,6 +727,33 @@ impl Passage {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Register `answers` as the record of submission `s` (of its form version), marking the
+    /// submission processed in the same transaction; `extra` adds the rest.
+    async fn register_submission(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        s: Submission,
+        answers: passage_xlsform::check::Instance,
+        extra: crate::cases::Extra,
+    ) -> Result<uuid::Uuid, ServiceError> {
+        let new = crate::NewCase {
+            answers,
+            person: None,
+        };
+        let (programme, org) = (s.programme.clone(), s.org_id);
+        let extra = crate::cases::Extra {
+            form_version: Some(s.form_version),
+            submission: Some(s),
+            ..extra
+        };
+        self.register_cases_with(actor, ctx, &programme, org, std::slice::from_ref(&new), extra)
+            .await?
+            .pop()
+            .map(|c| c.id)
+            .ok_or(ServiceError::NotFound)
     }
 
     /// Make the record of a complete submission, or quarantine it with the reason. Answers
@@ -878,24 +894,12 @@ impl Passage {
         if let Some(replaced) = &s.deprecated_id {
             return self.apply_edit(actor, ctx, s, replaced, &answers.instance).await;
         }
-        let new = crate::NewCase {
-            answers: answers.instance,
-            person: None,
+        let extra = crate::cases::Extra {
+            files,
+            ..Default::default()
         };
-        self.register_cases_with(
-            actor,
-            ctx,
-            &s.programme,
-            s.org_id,
-            std::slice::from_ref(&new),
-            crate::cases::Extra {
-                form_version: Some(s.form_version),
-                submission: Some(s.clone()),
-                files,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.register_submission(actor, ctx, s.clone(), answers.instance, extra)
+            .await?;
         Ok(())
     }
 
@@ -1090,27 +1094,15 @@ impl Passage {
         };
         collection::set_outcome(&mut tx.conn(), &ready, State::Quarantined).await?;
         tx.commit().await?;
-        let new = crate::NewCase {
-            answers: answers.clone(),
-            person: None,
+        let extra = crate::cases::Extra {
+            files,
+            ..Default::default()
         };
         let registered = self
-            .register_cases_with(
-                actor,
-                ctx,
-                &s.programme,
-                s.org_id,
-                std::slice::from_ref(&new),
-                crate::cases::Extra {
-                    form_version: Some(s.form_version),
-                    submission: Some(ready.clone()),
-                    files,
-                    ..Default::default()
-                },
-            )
+            .register_submission(actor, ctx, ready, answers.clone(), extra)
             .await;
         match registered {
-            Ok(mut cases) => cases.pop().map(|c| c.id).ok_or(ServiceError::NotFound),
+            Ok(case) => Ok(case),
             Err(e) => {
                 // Still not a record: back to quarantine, with the submission as it was.
                 let mut tx = self.begin().await?;
