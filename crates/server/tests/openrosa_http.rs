@@ -818,3 +818,38 @@ async fn a_caseworker_corrects_a_quarantined_record_in_the_registration_page() {
     let after = f.app.get("/collection/quarantine", Some(&cookie)).await;
     assert!(after.body.contains("Nothing waits for a correction"));
 }
+
+#[tokio::test]
+async fn an_edit_that_adds_a_photo_with_a_non_ascii_name_adds_it_to_the_record() {
+    let f = Field::new().await;
+    let (_, form) = f.app.svc.current_form("avrr").await.unwrap();
+    let mut s = passage_xlsform::fill::Seed::new(8);
+    let mut answers = passage_xlsform::fill::fill(&form, &mut s, f.app.svc.today()).unwrap();
+    answers.values.remove("id_photo");
+    let first = passage_openrosa::to_xml(&form, &answers, "uuid:photo-edit-1", None);
+    assert_eq!(
+        f.post(&f.tablet, multipart(&first, &[], false)).await.status,
+        StatusCode::CREATED
+    );
+
+    // Collect sends part names as raw UTF-8; multipart readers see them as Latin-1.
+    let name = "fîlé photo.jpg";
+    answers.values.insert("id_photo".into(), name.into());
+    let edit = passage_openrosa::to_xml(&form, &answers, "uuid:photo-edit-2", Some("uuid:photo-edit-1"));
+    let jpeg: &[u8] = &[
+        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
+    ];
+    let r = f.post(&f.tablet, multipart(&edit, &[(name, jpeg)], false)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let all = f.submissions(&f.tablet, Some("processed")).await;
+    assert_eq!(all.len(), 2, "{:?}", f.submissions(&f.tablet, None).await);
+    let who = f.who("caseworker").await;
+    let docs = f
+        .app
+        .svc
+        .documents(&who.actor, all[0].case_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].name, name);
+}

@@ -169,7 +169,9 @@ impl Passage {
             .filter(|(n, _)| answers.files.contains(n))
             .collect();
         if let Some(replaced) = &s.deprecated_id {
-            return self.apply_edit(actor, ctx, s, replaced, &answers.instance).await;
+            return self
+                .apply_edit(actor, ctx, s, replaced, &answers.instance, files)
+                .await;
         }
         let extra = crate::cases::Extra {
             files,
@@ -189,6 +191,7 @@ impl Passage {
         s: &Submission,
         replaced: &str,
         answers: &passage_xlsform::check::Instance,
+        files: Vec<NamedFile>,
     ) -> Result<(), ServiceError> {
         let earlier = {
             let mut pooled = self.db.acquire().await?;
@@ -201,7 +204,17 @@ impl Passage {
                 "it edits a submission that is not registered in Passage",
             ));
         };
+        // Files the earlier version did not name (a new photo) join the record; the others
+        // are the same files sent again with the edit.
+        let known: Vec<String> = serde_json::from_str(&earlier.expected_files).unwrap_or_default();
+        let new_files: Vec<NamedFile> = files.into_iter().filter(|(n, _)| !known.contains(n)).collect();
+        for (name, bytes) in &new_files {
+            crate::activity::document_type(name, bytes)?;
+        }
         let updated = self.update_case(actor, ctx, case, answers, revision).await?;
+        for (name, bytes) in &new_files {
+            self.add_document(actor, ctx, case, name, bytes).await?;
+        }
         let done = Submission {
             state: State::Processed,
             problem: None,
