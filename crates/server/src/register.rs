@@ -26,27 +26,19 @@ pub fn routes() -> Router<AppState> {
         .route("/collection/submissions/{id}/fix", get(fix_page).post(submit_fix))
 }
 
-/// The target of correcting submission `id`, and its answers and reason as received.
-async fn fix_target(
-    state: &AppState,
-    ctx: &passage_service::Ctx,
-    who: &Authenticated,
-    id: &str,
-) -> Result<(Target, Instance, Option<String>), PageError> {
-    let id: uuid::Uuid = id
-        .parse()
-        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
-    let (summary, answers) = state.svc.submission_answers(&who.actor, ctx, id).await?;
-    let (Some(form_version), Some(org)) = (summary.form_version, summary.org) else {
-        return Err(PageError::Service(ServiceError::NotFound));
-    };
-    let target = Target::Fix {
-        submission: id,
+/// The target of correcting a quarantined submission.
+fn fix_target(summary: passage_service::SubmissionSummary) -> Target {
+    Target::Fix {
+        submission: summary.id,
         programme: summary.programme,
-        org,
-        form_version,
-    };
-    Ok((target, answers, summary.problem))
+        org: summary.org,
+        form_version: summary.form_version,
+    }
+}
+
+fn submission_id(raw: &str) -> Result<uuid::Uuid, PageError> {
+    raw.parse()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))
 }
 
 /// A quarantined ODK submission in the registration page, with the reason it was stopped.
@@ -56,14 +48,18 @@ async fn fix_page(
     WebUser(who): WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (target, answers, problem) = fix_target(&state, &ctx, &who, &id).await?;
+    let (summary, answers) = state
+        .svc
+        .submission_answers(&who.actor, &ctx, submission_id(&id)?)
+        .await?;
     let errors = BTreeMap::from([(
         String::new(),
         format!(
             "Sent from the field but not registered: {}. Correct it and save to register it.",
-            problem.unwrap_or_default()
+            summary.problem.clone().unwrap_or_default()
         ),
     )]);
+    let target = fix_target(summary);
     page(&state, &ctx, &who, &target, &answers, &errors, StatusCode::OK).await
 }
 
@@ -74,8 +70,12 @@ async fn submit_fix(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
-    let (target, _, _) = fix_target(&state, &ctx, &who, &id).await?;
-    save(&state, &ctx, &who, target, parse_posted(&body)).await
+    // Saving needs where it goes, not what arrived: nothing is read (or audited) twice.
+    let summary = state
+        .svc
+        .submission_to_fix(&who.actor, submission_id(&id)?)
+        .await?;
+    save(&state, &ctx, &who, fix_target(summary), parse_posted(&body)).await
 }
 
 /// One choice of a select, and whether it is chosen.

@@ -15,6 +15,10 @@ use passage_service::demo::DemoDevice;
 use support::{App, Reply};
 
 const BOUNDARY: &str = "----passage-test-boundary";
+/// The smallest bytes Passage accepts as a JPEG (start and end markers).
+const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
+];
 
 /// A multipart body: the XML part, then files, then optionally `*isIncomplete*`.
 fn multipart(xml: &str, files: &[(&str, &[u8])], incomplete: bool) -> Vec<u8> {
@@ -97,6 +101,18 @@ impl Field {
         self.app.send(req).await
     }
 
+    /// Valid answers to `programme`'s current form, and the form.
+    async fn answers(
+        &self,
+        programme: &str,
+        seed: u64,
+    ) -> (std::sync::Arc<passage_xlsform::Form>, passage_service::Instance) {
+        let (_, form) = self.app.svc.current_form(programme).await.unwrap();
+        let mut s = passage_xlsform::fill::Seed::new(seed);
+        let answers = passage_xlsform::fill::fill(&form, &mut s, self.app.svc.today()).unwrap();
+        (form, answers)
+    }
+
     /// A valid record of `programme`, as XML with `instance_id`.
     async fn record(
         &self,
@@ -104,9 +120,7 @@ impl Field {
         seed: u64,
         instance_id: &str,
     ) -> (String, passage_service::Instance) {
-        let (_, form) = self.app.svc.current_form(programme).await.unwrap();
-        let mut s = passage_xlsform::fill::Seed::new(seed);
-        let answers = passage_xlsform::fill::fill(&form, &mut s, self.app.svc.today()).unwrap();
+        let (form, answers) = self.answers(programme, seed).await;
         (
             passage_openrosa::to_xml(&form, &answers, instance_id, None),
             answers,
@@ -241,16 +255,12 @@ async fn a_submission_becomes_a_record_once_and_resends_are_harmless() {
 #[tokio::test]
 async fn a_split_upload_waits_for_its_photo_and_the_photo_becomes_a_document() {
     let f = Field::new().await;
-    let (_, form) = f.app.svc.current_form("avrr").await.unwrap();
-    let mut s = passage_xlsform::fill::Seed::new(3);
-    let mut answers = passage_xlsform::fill::fill(&form, &mut s, f.app.svc.today()).unwrap();
+    let (form, mut answers) = f.answers("avrr", 3).await;
     answers
         .values
         .insert("id_photo".into(), "1700000000001.jpg".into());
     let xml = passage_openrosa::to_xml(&form, &answers, "uuid:split-1", None);
-    let jpeg: &[u8] = &[
-        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
-    ];
+    let jpeg = JPEG;
 
     let first = f.post(&f.tablet, multipart(&xml, &[], true)).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
@@ -704,9 +714,7 @@ async fn encrypted_collection_stays_sealed_until_the_key_holder_unlocks_it() {
 async fn a_photo_sent_after_its_record_joins_the_record() {
     // ODK Web Forms splits big submissions without saying more will follow.
     let f = Field::new().await;
-    let (_, form) = f.app.svc.current_form("avrr").await.unwrap();
-    let mut s = passage_xlsform::fill::Seed::new(4);
-    let mut answers = passage_xlsform::fill::fill(&form, &mut s, f.app.svc.today()).unwrap();
+    let (form, mut answers) = f.answers("avrr", 4).await;
     answers
         .values
         .insert("id_photo".into(), "1700000000009.jpg".into());
@@ -719,9 +727,7 @@ async fn a_photo_sent_after_its_record_joins_the_record() {
         Some("1 attached file(s) never arrived")
     );
 
-    let jpeg: &[u8] = &[
-        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
-    ];
+    let jpeg = JPEG;
     let second = f
         .post(&f.tablet, multipart(&xml, &[("1700000000009.jpg", jpeg)], false))
         .await;
@@ -822,9 +828,7 @@ async fn a_caseworker_corrects_a_quarantined_record_in_the_registration_page() {
 #[tokio::test]
 async fn an_edit_that_adds_a_photo_with_a_non_ascii_name_adds_it_to_the_record() {
     let f = Field::new().await;
-    let (_, form) = f.app.svc.current_form("avrr").await.unwrap();
-    let mut s = passage_xlsform::fill::Seed::new(8);
-    let mut answers = passage_xlsform::fill::fill(&form, &mut s, f.app.svc.today()).unwrap();
+    let (form, mut answers) = f.answers("avrr", 8).await;
     answers.values.remove("id_photo");
     let first = passage_openrosa::to_xml(&form, &answers, "uuid:photo-edit-1", None);
     assert_eq!(
@@ -836,9 +840,7 @@ async fn an_edit_that_adds_a_photo_with_a_non_ascii_name_adds_it_to_the_record()
     let name = "fîlé photo.jpg";
     answers.values.insert("id_photo".into(), name.into());
     let edit = passage_openrosa::to_xml(&form, &answers, "uuid:photo-edit-2", Some("uuid:photo-edit-1"));
-    let jpeg: &[u8] = &[
-        0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 0xFF, 0xD9,
-    ];
+    let jpeg = JPEG;
     let r = f.post(&f.tablet, multipart(&edit, &[(name, jpeg)], false)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let all = f.submissions(&f.tablet, Some("processed")).await;

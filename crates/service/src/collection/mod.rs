@@ -99,9 +99,9 @@ pub struct SubmissionSummary {
     pub device_id: Option<uuid::Uuid>,
     pub case_id: Option<uuid::Uuid>,
     pub edit: bool,
-    /// Set when read for correcting it: the form version it was filled in, and its owner.
-    pub form_version: Option<uuid::Uuid>,
-    pub org: Option<OrgId>,
+    /// The form version it was filled in, and its owner.
+    pub form_version: uuid::Uuid,
+    pub org: OrgId,
 }
 
 fn device_info(d: &Device) -> DeviceInfo {
@@ -127,8 +127,8 @@ fn summary_of(s: Submission) -> SubmissionSummary {
         device_id: s.device_id,
         case_id: s.case_id,
         edit: s.deprecated_id.is_some(),
-        form_version: None,
-        org: None,
+        form_version: s.form_version,
+        org: s.org_id,
     }
 }
 

@@ -331,16 +331,7 @@ impl Passage {
         id: uuid::Uuid,
     ) -> Result<(SubmissionSummary, passage_xlsform::check::Instance), ServiceError> {
         let s = self.fixable(actor, id).await?;
-        let (form_version, org) = (s.form_version, s.org_id);
-        let (xml, _) = match self.unlocked_key(&s.programme).filter(|_| s.encrypted) {
-            Some(key) => self.decrypted_content(&s, &key).await?,
-            None if s.encrypted => {
-                return Err(ServiceError::Conflict(
-                    "an unlocked key for this encrypted submission",
-                ));
-            }
-            None => self.plain_content(&s).await?,
-        };
+        let (xml, _) = self.readable_content(&s).await?;
         let (_, root) = Envelope::read(&xml).map_err(|e| bad_submission(e.to_string()))?;
         let form = self.form_model(s.form_version).await?;
         let answers = passage_openrosa::answers(&root, &form).instance;
@@ -351,14 +342,27 @@ impl Passage {
             .target("submission", s.id);
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
-        Ok((
-            SubmissionSummary {
-                form_version: Some(form_version),
-                org: Some(org),
-                ..summary_of(s)
-            },
-            answers,
-        ))
+        Ok((summary_of(s), answers))
+    }
+
+    /// A quarantined submission the actor may correct, without reading it.
+    pub async fn submission_to_fix(
+        &self,
+        actor: &Actor,
+        id: uuid::Uuid,
+    ) -> Result<SubmissionSummary, ServiceError> {
+        Ok(summary_of(self.fixable(actor, id).await?))
+    }
+
+    /// A submission's XML and files, decrypted if it is encrypted and its key is unlocked.
+    async fn readable_content(&self, s: &Submission) -> Result<(Vec<u8>, Vec<NamedFile>), ServiceError> {
+        match self.unlocked_key(&s.programme).filter(|_| s.encrypted) {
+            Some(key) => self.decrypted_content(s, &key).await,
+            None if s.encrypted => Err(ServiceError::Conflict(
+                "an unlocked key for this encrypted submission",
+            )),
+            None => self.plain_content(s).await,
+        }
     }
 
     /// Register a quarantined submission with corrected answers (checked like any record,
@@ -371,15 +375,7 @@ impl Passage {
         answers: &passage_xlsform::check::Instance,
     ) -> Result<uuid::Uuid, ServiceError> {
         let s = self.fixable(actor, id).await?;
-        let files = match self.unlocked_key(&s.programme).filter(|_| s.encrypted) {
-            Some(key) => self.decrypted_content(&s, &key).await?.1,
-            None if s.encrypted => {
-                return Err(ServiceError::Conflict(
-                    "an unlocked key for this encrypted submission",
-                ));
-            }
-            None => self.plain_content(&s).await?.1,
-        };
+        let (_, files) = self.readable_content(&s).await?;
         let mut tx = self.begin().await?;
         let ready = Submission {
             state: State::Received,
