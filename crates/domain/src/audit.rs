@@ -45,6 +45,7 @@ actions! {
     AuditViewed => "audit.view", false;
     DemoSeeded => "demo.seed", false;
     FormUploaded => "form.upload", false;
+    FormMediaUploaded => "form.media_upload", false;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

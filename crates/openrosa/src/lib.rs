@@ -62,6 +62,33 @@ pub fn form_list(entries: &[FormListEntry]) -> std::io::Result<String> {
     Ok(finish(w))
 }
 
+/// One file of a form's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaEntry {
+    pub filename: String,
+    /// MD5 of the file's bytes, hex: clients download it again when this changes.
+    pub md5: String,
+    pub download_url: String,
+}
+
+/// The manifest of a form's media files (OpenRosa form list API, `xformsManifest`).
+pub fn manifest(files: &[MediaEntry]) -> std::io::Result<String> {
+    let mut w = Writer::new(Vec::new());
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let mut root = BytesStart::new("manifest");
+    root.push_attribute(("xmlns", "http://openrosa.org/xforms/xformsManifest"));
+    w.write_event(Event::Start(root))?;
+    for f in files {
+        w.write_event(Event::Start(BytesStart::new("mediaFile")))?;
+        leaf(&mut w, "filename", &f.filename)?;
+        leaf(&mut w, "hash", &format!("md5:{}", f.md5))?;
+        leaf(&mut w, "downloadUrl", &f.download_url)?;
+        w.write_event(Event::End(BytesEnd::new("mediaFile")))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("manifest")))?;
+    Ok(finish(w))
+}
+
 /// An `OpenRosaResponse` with one message; clients show the text to the data collector.
 pub fn response(message: &str, error: bool) -> String {
     let mut w = Writer::new(Vec::new());
@@ -101,6 +128,16 @@ mod tests {
         let form = root.child("xform").unwrap();
         assert_eq!(form.child("name").unwrap().text, "AVRR & reintegration");
         assert_eq!(form.child("hash").unwrap().text, "md5:abc");
+        let m = manifest(&[MediaEntry {
+            filename: "flag & map.png".into(),
+            md5: "def".into(),
+            download_url: "https://x/forms/f/media/flag%20%26%20map.png".into(),
+        }])
+        .unwrap();
+        let root = xml::parse(m.as_bytes()).unwrap();
+        let file = root.child("mediaFile").unwrap();
+        assert_eq!(file.child("filename").unwrap().text, "flag & map.png");
+        assert_eq!(file.child("hash").unwrap().text, "md5:def");
         let r = response("Saved <AVRR-2026-000001>", true);
         let root = xml::parse(r.as_bytes()).unwrap();
         assert_eq!(root.child("message").unwrap().text, "Saved <AVRR-2026-000001>");

@@ -39,6 +39,13 @@ pub fn routes() -> Router<AppState> {
             get(list_form_versions).post(upload_form),
         )
         .route("/forms/{id}/xlsx", get(download_form))
+        .route("/programmes/{code}/media", get(list_form_media))
+        .route(
+            "/programmes/{code}/media/{name}",
+            axum::routing::put(upload_form_media).layer(axum::extract::DefaultBodyLimit::max(
+                passage_service::MAX_FORM_MEDIA_BYTES + 1,
+            )),
+        )
         .route("/programmes/{code}/cases", axum::routing::post(register_case))
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/stage", axum::routing::post(move_case))
@@ -62,10 +69,10 @@ pub fn routes() -> Router<AppState> {
     info(title = "Passage API", version = "1", description = "Migration case work and evidence. Authenticate with `Authorization: Bearer psg_…`."),
     paths(me, list_organisations, create_organisation, get_organisation, list_members, add_member,
           list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points,
-          list_programmes, list_form_versions, upload_form, download_form, register_case, get_case, move_case),
+          list_programmes, list_form_versions, upload_form, download_form, list_form_media, upload_form_media, register_case, get_case, move_case),
     components(schemas(ErrorBody, ErrorDetail, MeOut, MembershipOut, OrganisationOut, NewOrganisationIn, MemberOut,
                        AddMemberIn, NewUserIn, UserOut, RoleOut, AuditEventOut, AuditPageOut, TokenOut, CountyOut,
-                       CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut, NewCaseIn, CaseOut,
+                       CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut, FormMediaOut, NewCaseIn, CaseOut,
                        MoveIn)),
     modifiers(&BearerAuth)
 )]
@@ -721,6 +728,68 @@ async fn download_form(
         xlsx,
     )
         .into_response())
+}
+
+/// A media file the current form shows; the upload fields are empty while it is missing.
+#[derive(Serialize, ToSchema)]
+struct FormMediaOut {
+    name: String,
+    uploaded: bool,
+    content_type: Option<String>,
+    size: Option<i64>,
+    /// MD5 of the bytes, hex (the hash in the OpenRosa manifest).
+    md5: Option<String>,
+    uploaded_at: Option<String>,
+}
+
+impl From<passage_service::FormMedia> for FormMediaOut {
+    fn from(m: passage_service::FormMedia) -> Self {
+        let f = m.file.as_ref();
+        Self {
+            uploaded: f.is_some(),
+            content_type: f.map(|f| f.content_type.clone()),
+            size: f.map(|f| f.size),
+            md5: f.map(|f| f.md5.clone()),
+            uploaded_at: f.map(|f| f.uploaded_at.to_string()),
+            name: m.name,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/programmes/{code}/media", tag = "forms",
+    summary = "The media files the programme's current form shows, uploaded or missing",
+    params(("code" = String, Path, description = "Programme code, e.g. `avrr`")),
+    responses((status = 200, body = [FormMediaOut]), (status = 404, body = ErrorBody)))]
+async fn list_form_media(
+    State(state): State<AppState>,
+    ApiUser(_): ApiUser,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<FormMediaOut>>, ApiError> {
+    let media = state.svc.form_media(&code).await?;
+    Ok(Json(media.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(put, path = "/programmes/{code}/media/{name}", tag = "forms",
+    summary = "Upload or replace a media file the current form shows (the file as the request body, at most 10 MiB)",
+    params(("code" = String, Path, description = "Programme code"), ("name" = String, Path, description = "File name as the form's media column writes it")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = FormMediaOut), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn upload_form_media(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path((code, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<FormMediaOut>), ApiError> {
+    let file = state
+        .svc
+        .upload_form_media(&who.actor, &ctx, &code, &name, &body)
+        .await?;
+    let out = passage_service::FormMedia {
+        name: file.name.clone(),
+        file: Some(file),
+    };
+    Ok((StatusCode::CREATED, Json(out.into())))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -6,17 +6,21 @@ use crate::error::PageError;
 use crate::pages::{Chrome, render_with};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use passage_domain::{Permission, Scope};
-use passage_service::{Authenticated, ProgrammeForm, ServiceError};
+use passage_service::{Authenticated, FormMedia, MAX_FORM_MEDIA_BYTES, ProgrammeForm, ServiceError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/forms", get(forms))
         .route("/forms/upload", post(upload))
+        .route(
+            "/forms/media",
+            post(upload_media).layer(DefaultBodyLimit::max(MAX_FORM_MEDIA_BYTES + 64 * 1024)),
+        )
         .route("/forms/versions/{id}/{file}", get(download))
 }
 
@@ -25,6 +29,8 @@ pub fn routes() -> Router<AppState> {
 struct FormsPage {
     c: Chrome,
     programmes: Vec<ProgrammeForm>,
+    /// Per programme whose form shows media: the files, uploaded or missing.
+    media: Vec<(ProgrammeForm, Vec<FormMedia>)>,
     can_upload: bool,
     notice: Option<String>,
     problems: Vec<String>,
@@ -44,6 +50,13 @@ async fn page(
     problems: Vec<String>,
 ) -> Result<Response, PageError> {
     let programmes = state.svc.programmes().await?;
+    let mut media = Vec::new();
+    for p in &programmes {
+        let files = state.svc.form_media(&p.programme.code).await?;
+        if !files.is_empty() {
+            media.push((p.clone(), files));
+        }
+    }
     let can_upload = who
         .actor
         .authorize(Permission::FormsManage, Scope::Installation)
@@ -53,6 +66,7 @@ async fn page(
         &FormsPage {
             c: Chrome::of(who),
             programmes,
+            media,
             can_upload,
             notice,
             problems,
@@ -98,6 +112,66 @@ async fn upload(
         Err(ServiceError::InvalidForm(problems)) => {
             let lines = problems.iter().map(ToString::to_string).collect();
             page(&state, &who, StatusCode::UNPROCESSABLE_ENTITY, None, lines).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn upload_media(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    mut multipart: Multipart,
+) -> Result<Response, PageError> {
+    let (mut programme, mut name, mut file) = (None, None, None);
+    let unreadable =
+        || vec!["The upload could not be read whole (the largest media file is 10 MiB).".to_owned()];
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => match field.name() {
+                Some("programme") => programme = field.text().await.ok(),
+                Some("name") => name = field.text().await.ok(),
+                Some("file") => match field.bytes().await {
+                    Ok(b) => file = Some(b),
+                    Err(_) => {
+                        return page(&state, &who, StatusCode::PAYLOAD_TOO_LARGE, None, unreadable()).await;
+                    }
+                },
+                _ => {}
+            },
+            Ok(None) => break,
+            Err(_) => return page(&state, &who, StatusCode::PAYLOAD_TOO_LARGE, None, unreadable()).await,
+        }
+    }
+    let (Some(programme), Some(name), Some(file)) = (programme, name, file.filter(|f| !f.is_empty())) else {
+        let problem = "Choose a media file to upload.".to_owned();
+        return page(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            vec![problem],
+        )
+        .await;
+    };
+    match state
+        .svc
+        .upload_form_media(&who.actor, &ctx, &programme, &name, &file)
+        .await
+    {
+        Ok(m) => {
+            let notice = format!("{} is uploaded; devices download it with the form.", m.name);
+            page(&state, &who, StatusCode::CREATED, Some(notice), Vec::new()).await
+        }
+        Err(ServiceError::Invalid(e)) => {
+            page(
+                &state,
+                &who,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                vec![e.to_string()],
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -27,9 +27,13 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/key/{token}/formList", get(form_list))
         .route("/key/{token}/forms/{file}", get(form))
+        .route("/key/{token}/forms/{file}/manifest", get(manifest))
+        .route("/key/{token}/forms/{file}/media/{name}", get(media))
         .route("/key/{token}/submission", submission())
         .route("/formList", get(form_list))
         .route("/forms/{file}", get(form))
+        .route("/forms/{file}/manifest", get(manifest))
+        .route("/forms/{file}/media/{name}", get(media))
         .route("/submission", submission())
 }
 
@@ -121,37 +125,116 @@ async fn form_list(State(state): State<AppState>, client: Client) -> Result<Resp
     let entries: Vec<_> = forms
         .into_iter()
         .map(|f| passage_openrosa::FormListEntry {
-            download_url: format!("{}/forms/{}.xml", client.base, f.form_id),
-            form_id: f.form_id,
+            download_url: format!("{}/forms/{}.xml", client.base, segment(&f.form_id)),
             name: f.title,
             version: f.version,
+            manifest_url: (!f.media.is_empty())
+                .then(|| format!("{}/forms/{}/manifest", client.base, segment(&f.form_id))),
+            form_id: f.form_id,
             md5: f.md5,
-            manifest_url: None,
         })
         .collect();
     let body = passage_openrosa::form_list(&entries).map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(openrosa(StatusCode::OK, body, false))
 }
 
-async fn form(
-    State(state): State<AppState>,
-    client: Client,
-    axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>,
-) -> Result<Response, OpenRosaError> {
-    let file = params
+/// A URL path segment: form ids and media file names may hold spaces or `&`.
+fn segment(raw: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'&')
+        .add(b'+')
+        .add(b'/')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    percent_encoding::utf8_percent_encode(raw, SEGMENT).to_string()
+}
+
+/// A path parameter by name (`/key/{token}/…` routes carry one more).
+fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+    params
         .iter()
-        .find(|(k, _)| k == "file")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    let form_id = file.strip_suffix(".xml").unwrap_or(file);
-    let found = state
+        .unwrap_or("")
+}
+
+use axum::extract::Path;
+type Params = Vec<(String, String)>;
+
+async fn collection_form(
+    state: &AppState,
+    client: &Client,
+    form_id: &str,
+) -> Result<passage_service::CollectionForm, OpenRosaError> {
+    Ok(state
         .svc
         .collection_forms(&client.who)
         .await?
         .into_iter()
         .find(|f| f.form_id == form_id)
-        .ok_or(ServiceError::NotFound)?;
+        .ok_or(ServiceError::NotFound)?)
+}
+
+async fn form(
+    State(state): State<AppState>,
+    client: Client,
+    Path(params): Path<Params>,
+) -> Result<Response, OpenRosaError> {
+    let file = param(&params, "file");
+    let found = collection_form(&state, &client, file.strip_suffix(".xml").unwrap_or(file)).await?;
     Ok(openrosa(StatusCode::OK, (*found.xform).clone(), false))
+}
+
+/// The form's media files with their hashes: Collect downloads those it lacks or that changed.
+async fn manifest(
+    State(state): State<AppState>,
+    client: Client,
+    Path(params): Path<Params>,
+) -> Result<Response, OpenRosaError> {
+    let form_id = param(&params, "file");
+    let found = collection_form(&state, &client, form_id).await?;
+    let files: Vec<_> = found
+        .media
+        .iter()
+        .map(|m| passage_openrosa::MediaEntry {
+            filename: m.name.clone(),
+            md5: m.md5.clone(),
+            download_url: format!(
+                "{}/forms/{}/media/{}",
+                client.base,
+                segment(form_id),
+                segment(&m.name)
+            ),
+        })
+        .collect();
+    let body = passage_openrosa::manifest(&files).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(openrosa(StatusCode::OK, body, false))
+}
+
+async fn media(
+    State(state): State<AppState>,
+    client: Client,
+    Path(params): Path<Params>,
+) -> Result<Response, OpenRosaError> {
+    let (content_type, bytes) = state
+        .svc
+        .collection_media(&client.who, param(&params, "file"), param(&params, "name"))
+        .await?;
+    let mut r = (StatusCode::OK, bytes).into_response();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r.headers_mut()
+        .insert(passage_openrosa::VERSION_HEADER, HeaderValue::from_static("1.0"));
+    Ok(r)
 }
 
 /// `HEAD /submission`: Collect checks this answers exactly 204 before it posts.

@@ -855,3 +855,200 @@ async fn an_edit_that_adds_a_photo_with_a_non_ascii_name_adds_it_to_the_record()
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0].name, name);
 }
+
+/// The smallest bytes Passage accepts as a PNG (its signature).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+#[tokio::test]
+async fn form_media_is_uploaded_listed_in_the_manifest_and_downloaded() {
+    let f = Field::new().await;
+    let survey: &[&[&str]] = &[
+        &[
+            "type",
+            "name",
+            "label",
+            "image",
+            "required",
+            "passage_sensitivity",
+        ],
+        &["text", "given_names", "Given names", "", "yes", "identifying"],
+        &["text", "surname", "Surname", "", "yes", "identifying"],
+        &["select_one sex", "sex", "Sex", "post map.png", "yes", "reporting"],
+    ];
+    let choices: &[&[&str]] = &[
+        &["list_name", "name", "label", "image"],
+        &["sex", "female", "Female", "female.jpg"],
+        &["sex", "male", "Male", ""],
+    ];
+    let settings: &[&[&str]] = &[&["form_id", "version"], &["border_crossing", "2099010102"]];
+    let xlsx = passage_xlsform::testing::workbook(&[
+        ("survey", survey),
+        ("choices", choices),
+        ("settings", settings),
+    ]);
+    f.app
+        .svc
+        .upload_form(&Actor::Operator, &Ctx::cli(), "border", &xlsx)
+        .await
+        .unwrap();
+
+    // The M&E officer sees which files the form shows and which are missing.
+    let (cookie, csrf) = f.app.sign_in("meofficer").await;
+    let page = f.app.get("/forms", Some(&cookie)).await;
+    assert!(page.body.contains("id=\"media-border\""), "{}", page.body);
+    assert_eq!(
+        page.body
+            .matches("Missing: devices show the label without it")
+            .count(),
+        2
+    );
+    // Until a file is uploaded the form has no manifest.
+    let list = f
+        .app
+        .get(&format!("{}/formList", Field::base(&f.border)), None)
+        .await;
+    assert!(!list.body.contains("<manifestUrl>"), "{}", list.body);
+
+    let upload = |name: &str, file: &str, bytes: &[u8]| {
+        let mut b = Vec::new();
+        for (field, value) in [("programme", "border"), ("name", name)] {
+            b.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        b.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file}\"\r\nContent-Type: image/png\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        b.extend_from_slice(bytes);
+        b.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        Request::post(format!("/forms/media?csrf_token={csrf}"))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(b))
+            .unwrap()
+    };
+    // A file the form does not show, or one that is not what its name says, is refused.
+    let r = f.app.send(upload("other.png", "other.png", PNG)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body.contains("is not a file the current form shows"),
+        "{}",
+        r.body
+    );
+    let r = f.app.send(upload("post map.png", "x.png", b"GIF89a")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("is not really a .png file"), "{}", r.body);
+    let r = f.app.send(upload("post map.png", "map.png", PNG)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        r.body
+            .matches("Missing: devices show the label without it")
+            .count(),
+        1
+    );
+    // A border officer may not upload media.
+    let (officer, officer_csrf) = f.app.sign_in("border").await;
+    let denied = f
+        .app
+        .send(
+            Request::post(format!("/forms/media?csrf_token={officer_csrf}"))
+                .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+                .header(header::COOKIE, &officer)
+                .body(Body::from(format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"programme\"\r\n\r\nborder\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\npost map.png\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nPNG\r\n--{BOUNDARY}--\r\n"
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+
+    // The form list now points to the manifest; the manifest's hash is the served file's.
+    let list = f
+        .app
+        .get(&format!("{}/formList", Field::base(&f.border)), None)
+        .await;
+    let root = passage_openrosa::xml::parse(list.body.as_bytes()).unwrap();
+    let form = root.child("xform").unwrap();
+    let manifest_url = &form.child("manifestUrl").unwrap().text;
+    assert!(
+        manifest_url.ends_with("/forms/border_crossing/manifest"),
+        "{manifest_url}"
+    );
+    let path = |url: &str| format!("/{}", url.split_once("://").unwrap().1.split_once('/').unwrap().1);
+    let manifest = f.app.get(&path(manifest_url), None).await;
+    assert_eq!(manifest.status, StatusCode::OK);
+    assert_openrosa(&manifest);
+    let root = passage_openrosa::xml::parse(manifest.body.as_bytes()).unwrap();
+    assert_eq!(root.name, "manifest");
+    let files: Vec<_> = root.children_named("mediaFile").collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "only uploaded files are listed: {}",
+        manifest.body
+    );
+    assert_eq!(files[0].child("filename").unwrap().text, "post map.png");
+    let url = &files[0].child("downloadUrl").unwrap().text;
+    assert!(url.ends_with("/media/post%20map.png"), "{url}");
+    let media = f.app.get(&path(url), None).await;
+    assert_eq!(media.status, StatusCode::OK);
+    assert_eq!(media.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(media.bytes, PNG);
+    assert_eq!(
+        files[0].child("hash").unwrap().text,
+        format!("md5:{}", digest::md5_hex(&media.bytes))
+    );
+    // A device that may not fill the form gets neither the manifest nor the file.
+    let other = f
+        .app
+        .get(
+            &path(url).replace(&Field::base(&f.border), &Field::base(&f.tablet)),
+            None,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let missing = f
+        .app
+        .get(
+            &format!(
+                "{}/forms/border_crossing/media/female.jpg",
+                Field::base(&f.border)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // The same through the API: the list, then the missing file put by its name.
+    let token = f.app.token("meofficer", passage_domain::TokenScope::Write).await;
+    let (status, listed) = f
+        .app
+        .api("GET", "/api/v1/programmes/border/media", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed[0]["name"], "female.jpg");
+    assert_eq!(listed[0]["uploaded"], false);
+    assert_eq!(listed[1]["md5"], digest::md5_hex(PNG));
+    let put = f
+        .app
+        .send(
+            Request::put("/api/v1/programmes/border/media/female.jpg")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::from(JPEG))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    assert_eq!(put.json()["content_type"], "image/jpeg");
+    let manifest = f.app.get(&path(manifest_url), None).await;
+    assert_eq!(manifest.body.matches("<mediaFile>").count(), 2);
+}

@@ -4,9 +4,10 @@
 
 use crate::error::ServiceError;
 use crate::{Ctx, Passage, authorize};
+use passage_domain::InvalidValue;
 use passage_domain::{Actor, AuditAction, Permission, Scope};
 use passage_store::audit;
-use passage_store::forms::{self, FormVersion, Programme};
+use passage_store::forms::{self, FormVersion, MediaFile, Programme};
 use passage_xlsform::{Form, FormError, read_xlsform};
 use std::sync::Arc;
 
@@ -27,6 +28,51 @@ const SHIPPED: [(&str, &[u8]); 5] = [
 pub struct ProgrammeForm {
     pub programme: Programme,
     pub current: Option<FormVersion>,
+}
+
+/// A media file the current form shows, and the upload of it if there is one.
+#[derive(Debug, Clone)]
+pub struct FormMedia {
+    pub name: String,
+    pub file: Option<MediaFile>,
+}
+
+/// Largest media file accepted (a short video or audio prompt).
+pub const MAX_FORM_MEDIA_BYTES: usize = 10 * 1024 * 1024;
+
+/// Media types ODK clients show in labels: content type, leading bytes, extensions.
+const MEDIA_TYPES: [(&str, &[u8], &[&str]); 7] = [
+    ("image/png", b"\x89PNG\r\n\x1a\n", &["png"]),
+    ("image/jpeg", b"\xff\xd8\xff", &["jpg", "jpeg"]),
+    ("image/gif", b"GIF8", &["gif"]),
+    ("audio/mpeg", b"", &["mp3"]),
+    ("audio/wav", b"RIFF", &["wav"]),
+    ("audio/ogg", b"OggS", &["ogg", "oga"]),
+    ("video/mp4", b"", &["mp4", "m4a", "3gp"]),
+];
+
+/// The content type of a media file, checked against its first bytes where they are fixed
+/// (MP3 and MP4 files have none that every encoder writes).
+fn media_type(name: &str, bytes: &[u8]) -> Result<&'static str, ServiceError> {
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some((content_type, magic, _)) = MEDIA_TYPES
+        .iter()
+        .find(|(_, _, extensions)| extensions.contains(&extension.as_str()))
+    else {
+        return Err(InvalidValue::new(
+            "media file",
+            "must be an image (PNG, JPEG, GIF), audio (MP3, WAV, OGG) or video (MP4, 3GP) file",
+        )
+        .into());
+    };
+    if bytes.starts_with(magic) && !bytes.is_empty() {
+        Ok(content_type)
+    } else {
+        Err(InvalidValue::new("media file", format!("is not really a .{extension} file")).into())
+    }
 }
 
 fn settings_problem(column: &str, reason: String) -> ServiceError {
@@ -154,6 +200,81 @@ impl Passage {
         tx.commit().await?;
         self.forget_indicator_catalogue().await;
         Ok(version)
+    }
+
+    /// The media files stored for a programme, whichever form version shows them.
+    pub(crate) async fn stored_form_media(&self, programme: &str) -> Result<Vec<MediaFile>, ServiceError> {
+        let mut pooled = self.db.acquire().await?;
+        Ok(forms::media(&mut pooled.conn(), programme).await?)
+    }
+
+    /// The media files a programme's current form shows, uploaded or still missing.
+    pub async fn form_media(&self, programme: &str) -> Result<Vec<FormMedia>, ServiceError> {
+        let current = self
+            .programmes()
+            .await?
+            .into_iter()
+            .find(|p| p.programme.code == programme)
+            .ok_or(ServiceError::NotFound)?
+            .current;
+        let Some(current) = current else {
+            return Ok(Vec::new());
+        };
+        let form = self.form_model(current.id).await?;
+        let mut stored = self.stored_form_media(programme).await?;
+        Ok(form
+            .media_files()
+            .into_iter()
+            .map(|name| {
+                let file = stored
+                    .iter()
+                    .position(|m| m.name == name)
+                    .map(|i| stored.swap_remove(i));
+                FormMedia { name, file }
+            })
+            .collect())
+    }
+
+    /// Upload (or replace) a media file the programme's current form shows.
+    pub async fn upload_form_media(
+        &self,
+        actor: &Actor,
+        ctx: &Ctx,
+        programme: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<MediaFile, ServiceError> {
+        authorize(actor, Permission::FormsManage, Scope::Installation)?;
+        let wanted = self.form_media(programme).await?;
+        if !wanted.iter().any(|m| m.name == name) {
+            return Err(InvalidValue::new(
+                "media file",
+                "is not a file the current form shows (name it as in the form's media column)",
+            )
+            .into());
+        }
+        if bytes.len() > MAX_FORM_MEDIA_BYTES {
+            return Err(InvalidValue::new("media file", "is larger than 10 MiB").into());
+        }
+        let file = MediaFile {
+            programme: programme.to_owned(),
+            name: name.to_owned(),
+            content_type: media_type(name, bytes)?.to_owned(),
+            size: bytes.len() as i64,
+            md5: passage_openrosa::digest::md5_hex(bytes),
+            uploaded_by: actor.user_id(),
+            uploaded_at: self.now(),
+        };
+        let mut tx = self.begin().await?;
+        forms::put_media(&mut tx.conn(), &file, bytes).await?;
+        let event = self
+            .event(ctx, AuditAction::FormMediaUploaded, actor.user_id())
+            .target("programme", programme)
+            .detail("file", name)
+            .detail("md5", &file.md5);
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(file)
     }
 
     /// Install the shipped form of every programme that has none yet. Safe to run from several

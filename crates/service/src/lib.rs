@@ -37,7 +37,7 @@ pub use collection::{
 };
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
-pub use forms::ProgrammeForm;
+pub use forms::{FormMedia, MAX_FORM_MEDIA_BYTES, ProgrammeForm};
 pub use frameworks::{NATIONAL_LEVELS, NodeInput, UNSDCF_LEVELS, levels as framework_levels};
 pub use indicators::{
     Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,

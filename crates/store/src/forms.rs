@@ -141,3 +141,94 @@ pub async fn content(
     )?;
     Ok(row.map(|r| (r.meta.into(), r.xlsx, r.model)))
 }
+
+/// A media file a programme's form shows, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFile {
+    pub programme: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// Hex MD5 of the bytes: the hash OpenRosa manifests carry.
+    pub md5: String,
+    pub uploaded_by: Option<UserId>,
+    pub uploaded_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct MediaRow {
+    programme: String,
+    name: String,
+    content_type: String,
+    size: i64,
+    md5: String,
+    uploaded_by: Option<Uuid>,
+    uploaded_at: i64,
+}
+
+impl From<MediaRow> for MediaFile {
+    fn from(r: MediaRow) -> Self {
+        Self {
+            programme: r.programme,
+            name: r.name,
+            content_type: r.content_type,
+            size: r.size,
+            md5: r.md5,
+            uploaded_by: r.uploaded_by.map(UserId::from_uuid),
+            uploaded_at: Timestamp::from_micros(r.uploaded_at),
+        }
+    }
+}
+
+/// Store a media file, replacing one of the same programme and name.
+pub async fn put_media(conn: &mut Conn<'_>, m: &MediaFile, body: &[u8]) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query(
+            "insert into form_media (programme, name, content_type, size, md5, body, uploaded_by, uploaded_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (programme, name) do update set \
+             content_type = excluded.content_type, size = excluded.size, md5 = excluded.md5, \
+             body = excluded.body, uploaded_by = excluded.uploaded_by, uploaded_at = excluded.uploaded_at"
+        )
+        .bind(&m.programme)
+        .bind(&m.name)
+        .bind(&m.content_type)
+        .bind(m.size)
+        .bind(&m.md5)
+        .bind(body)
+        .bind(m.uploaded_by.map(|u| u.as_uuid()))
+        .bind(m.uploaded_at.micros())
+    )?;
+    Ok(())
+}
+
+/// The media files stored for a programme, by name.
+pub async fn media(conn: &mut Conn<'_>, programme: &str) -> Result<Vec<MediaFile>, StoreError> {
+    let rows: Vec<MediaRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, MediaRow>(
+            "select programme, name, content_type, size, md5, uploaded_by, uploaded_at from form_media \
+             where programme = $1 order by name"
+        )
+        .bind(programme),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(MediaFile::from).collect())
+}
+
+/// One media file's content type and bytes.
+pub async fn media_body(
+    conn: &mut Conn<'_>,
+    programme: &str,
+    name: &str,
+) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    Ok(on_conn!(
+        conn,
+        sqlx::query_as::<_, (String, Vec<u8>)>(
+            "select content_type, body from form_media where programme = $1 and name = $2"
+        )
+        .bind(programme)
+        .bind(name),
+        fetch_optional
+    )?)
+}

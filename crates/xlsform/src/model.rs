@@ -304,6 +304,31 @@ impl Form {
         out
     }
 
+    /// The media files the form's labels show (images, audio, video, in any language): what
+    /// clients download with the form, through its manifest. Sorted, each once.
+    pub fn media_files(&self) -> Vec<String> {
+        fn add(media: &LabelMedia, out: &mut std::collections::BTreeSet<String>) {
+            out.extend(media.values().flat_map(|t| t.0.values().cloned()));
+        }
+        fn walk(nodes: &[Node], out: &mut std::collections::BTreeSet<String>) {
+            for node in nodes {
+                match node {
+                    Node::Field(f) => add(&f.media, out),
+                    Node::Group(g) => {
+                        add(&g.media, out);
+                        walk(&g.children, out);
+                    }
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk(&self.children, &mut out);
+        for c in self.choices.values().flatten() {
+            add(&c.media, &mut out);
+        }
+        out.into_iter().collect()
+    }
+
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields().into_iter().map(|(f, _)| f).find(|f| f.name == name)
     }

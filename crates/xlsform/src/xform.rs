@@ -1324,6 +1324,7 @@ mod tests {
             ),
         ]);
         assert_eq!(f.choices["pics"][0].media["audio"].get("French"), Some("a.mp3"));
+        assert_eq!(f.media_files(), ["a.jpg", "a.mp3", "q.png"]);
         assert_eq!(
             f.choices["yn"][0].columns.get("group").map(String::as_str),
             Some("g1")

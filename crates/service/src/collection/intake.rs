@@ -14,9 +14,41 @@ impl Passage {
                 continue;
             }
             let form = self.form_model(current.id).await?;
-            out.push(self.xform_of(current.id, &form)?);
+            let mut f = self.xform_of(current.id, &form)?;
+            let wanted = form.media_files();
+            f.media = self
+                .stored_form_media(&p.programme.code)
+                .await?
+                .into_iter()
+                .filter(|m| wanted.contains(&m.name))
+                .collect();
+            out.push(f);
         }
         Ok(out)
+    }
+
+    /// A media file of a form this device may fill, as (content type, bytes).
+    pub async fn collection_media(
+        &self,
+        who: &Collector,
+        form_id: &str,
+        name: &str,
+    ) -> Result<(String, Vec<u8>), ServiceError> {
+        let form = self
+            .collection_forms(who)
+            .await?
+            .into_iter()
+            .find(|f| f.form_id == form_id)
+            .ok_or(ServiceError::NotFound)?;
+        let file = form
+            .media
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or(ServiceError::NotFound)?;
+        let mut pooled = self.db.acquire().await?;
+        passage_store::forms::media_body(&mut pooled.conn(), &file.programme, &file.name)
+            .await?
+            .ok_or(ServiceError::NotFound)
     }
 
     pub(super) fn xform_of(
@@ -37,6 +69,7 @@ impl Passage {
             version: form.version.clone(),
             md5: digest::md5_hex(xml.as_bytes()),
             xform: Arc::new(xml),
+            media: Vec::new(),
         };
         if let Ok(mut cache) = self.xforms.write() {
             cache.insert(version, f.clone());

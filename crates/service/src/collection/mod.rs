@@ -59,6 +59,8 @@ pub struct CollectionForm {
     pub version: String,
     pub xform: Arc<String>,
     pub md5: String,
+    /// The media files the form shows that have been uploaded: its manifest.
+    pub media: Vec<passage_store::forms::MediaFile>,
 }
 
 /// One file of a POST.
