@@ -109,9 +109,10 @@ impl MasterKey {
         Ok(Self(Zeroizing::new(key)))
     }
 
-    /// A key for blind indexes (exact-match search on encrypted fields), derived from the
-    /// master key so that it needs no storage of its own.
-    pub fn search_key(&self) -> SearchKey {
+    /// The installation's key for blind indexes (exact-match search on encrypted fields), as
+    /// first made from the master key; it is then stored wrapped ([`SearchKey::wrap`]) so that
+    /// it outlives a rotation of the master key.
+    pub fn derive_search_key(&self) -> SearchKey {
         SearchKey(Zeroizing::new(keyed_hash(
             self.0.as_slice(),
             b"passage-search-index-v1",
@@ -152,6 +153,17 @@ impl DataKey {
         Ok(Self(Zeroizing::new(key)))
     }
 
+    /// A wrapped data key wrapped again under another master key (rotation): the data it
+    /// seals is not touched.
+    pub fn rewrap(
+        wrapped: &[u8],
+        from: &MasterKey,
+        to: &MasterKey,
+        record: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        Self::unwrap(wrapped, from, record)?.wrap(to, record)
+    }
+
     /// Encrypt one field value of `record`.
     pub fn seal(&self, record: &[u8], field: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         seal_with(&self.0, &field_aad(record, field), plaintext)
@@ -181,7 +193,22 @@ impl fmt::Debug for SearchKey {
     }
 }
 
+const SEARCH_KEY_AAD: &[u8] = b"search-key";
+
 impl SearchKey {
+    /// The search key encrypted under the master key, for storage.
+    pub fn wrap(&self, master: &MasterKey) -> Result<Vec<u8>, CryptoError> {
+        seal_with(&master.0, SEARCH_KEY_AAD, self.0.as_slice())
+    }
+
+    /// Fails with [`CryptoError::Decrypt`] under any other master key: how a wrong key file
+    /// is recognised before anything is written.
+    pub fn unwrap(wrapped: &[u8], master: &MasterKey) -> Result<Self, CryptoError> {
+        let bytes = Zeroizing::new(open_with(&master.0, SEARCH_KEY_AAD, wrapped)?);
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| CryptoError::Decrypt)?;
+        Ok(Self(Zeroizing::new(key)))
+    }
+
     /// The index value for `normalised` in `field`: equal inputs give equal outputs, and
     /// nothing about the value can be read back without the key.
     pub fn index(&self, field: &str, normalised: &str) -> [u8; 32] {
@@ -283,10 +310,10 @@ mod tests {
     #[test]
     fn blind_indexes_match_equal_values_only() {
         let master = MasterKey::generate().unwrap();
-        let s = master.search_key();
+        let s = master.derive_search_key();
         assert_eq!(
             s.index("document_number", "p1234567"),
-            master.search_key().index("document_number", "p1234567")
+            master.derive_search_key().index("document_number", "p1234567")
         );
         assert_ne!(
             s.index("document_number", "p1234567"),
@@ -296,10 +323,36 @@ mod tests {
             s.index("document_number", "p1234567"),
             MasterKey::generate()
                 .unwrap()
-                .search_key()
+                .derive_search_key()
                 .index("document_number", "p1234567")
         );
         assert_eq!(format!("{s:?}"), "SearchKey(***)");
+    }
+
+    #[test]
+    fn rotation_rewraps_keys_and_the_old_master_no_longer_opens_them() {
+        let (old, new) = (MasterKey::generate().unwrap(), MasterKey::generate().unwrap());
+        let data = DataKey::generate().unwrap();
+        let sealed = data.seal(b"p1", "name", b"Musu").unwrap();
+        let wrapped = data.wrap(&old, b"p1").unwrap();
+        let rewrapped = DataKey::rewrap(&wrapped, &old, &new, b"p1").unwrap();
+        assert!(DataKey::unwrap(&rewrapped, &old, b"p1").is_err());
+        assert!(
+            DataKey::rewrap(&wrapped, &new, &old, b"p1").is_err(),
+            "needs the key it was wrapped by"
+        );
+        let again = DataKey::unwrap(&rewrapped, &new, b"p1").unwrap();
+        assert_eq!(again.open(b"p1", "name", &sealed).unwrap(), b"Musu");
+
+        let search = old.derive_search_key();
+        let stored = search.wrap(&old).unwrap();
+        assert!(SearchKey::unwrap(&stored, &new).is_err());
+        let moved = SearchKey::unwrap(&stored, &old).unwrap().wrap(&new).unwrap();
+        assert_eq!(
+            SearchKey::unwrap(&moved, &new).unwrap().index("f", "v"),
+            search.index("f", "v"),
+            "blind indexes stay valid across a rotation"
+        );
     }
 }
 

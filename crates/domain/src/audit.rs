@@ -46,6 +46,7 @@ actions! {
     DemoSeeded => "demo.seed", false;
     FormUploaded => "form.upload", false;
     FormMediaUploaded => "form.media_upload", false;
+    MasterKeyRotated => "key.master_rotate", false;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

@@ -154,6 +154,13 @@ enum Admin {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Re-wrap every record's data key under a new master key (made with `gen-key`), in one
+    /// transaction; the data is not touched. Stop Passage first. The new key then takes the
+    /// master key file's place and the previous key is kept beside it, named by fingerprint.
+    RotateMasterKey {
+        #[arg(long)]
+        new_key: PathBuf,
+    },
     /// Upload a new version of a programme's form (an XLSForm .xlsx). A bad workbook is
     /// refused whole and every problem is listed with its sheet, row and column.
     UploadForm {
@@ -332,7 +339,7 @@ async fn open(config: &Config) -> Result<Db> {
 async fn service(config: &Config) -> Result<Passage> {
     let db = open(config).await?;
     let hasher = passage_crypto::PasswordHasher::standard()?;
-    let master = master_key(config)?;
+    let master = master_key(config, &db).await?;
     let svc = Passage::new(db, Arc::new(SystemClock), hasher, config.settings.clone(), master).await?;
     svc.install_shipped_forms()
         .await
@@ -348,10 +355,20 @@ async fn service(config: &Config) -> Result<Passage> {
     Ok(svc)
 }
 
-/// Load the master key; on first start (no file yet) create one and say so.
-fn master_key(config: &Config) -> Result<passage_service::MasterKey> {
+/// Load the master key; on first start (no file yet, nothing sealed yet) create one and say
+/// so. A missing key file for a database that holds sealed data is an error: a new key would
+/// make every record unreadable.
+async fn master_key(config: &Config, db: &Db) -> Result<passage_service::MasterKey> {
     let path = &config.master_key_file;
     if !path.exists() {
+        if Passage::holds_sealed_data(db).await? {
+            bail!(
+                "the master key file {} is missing, but this database holds encrypted records: \
+                 restore the key file from your backup, or point PASSAGE_MASTER_KEY_FILE at it \
+                 (no new key was created, nothing was changed)",
+                path.display()
+            );
+        }
         let key = passage_service::MasterKey::generate()?;
         key.write_new(path)?;
         eprintln!(
@@ -617,6 +634,25 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
     let svc = service(config).await?;
     let (operator, ctx) = (Actor::Operator, Ctx::cli());
     match cmd {
+        Admin::RotateMasterKey { new_key } => {
+            let new = passage_service::MasterKey::read(&new_key)?;
+            let done = svc.rotate_master_key(&ctx, &new).await?;
+            let path = &config.master_key_file;
+            let retired = PathBuf::from(format!("{}.retired-{}", path.display(), done.old_fingerprint));
+            std::fs::rename(path, &retired)
+                .with_context(|| format!("moving the previous key file to {}", retired.display()))?;
+            new.write_new(path)?;
+            std::fs::remove_file(&new_key).with_context(|| format!("removing {}", new_key.display()))?;
+            println!(
+                "re-wrapped {} data keys under master key {}, now in {}; the previous key ({}) is kept at {}: \
+                 keep it while backups made with it are kept, then destroy it",
+                done.data_keys,
+                done.new_fingerprint,
+                path.display(),
+                done.old_fingerprint,
+                retired.display()
+            );
+        }
         Admin::CreateOrg { name, kind, host } => {
             let org = svc.create_org(&operator, &ctx, &name, &kind, host).await?;
             println!("created organisation {} ({})", org.name, org.id);

@@ -337,6 +337,44 @@ async fn administration_from_the_command_line() {
     let (code, out, _) = run(cli().arg("check-config"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reachable"));
+
+    // The master key: rotated to a new key file, the previous one kept beside it by name.
+    let master = dir.path().join("master.key");
+    let new_key = dir.path().join("next.key");
+    let (code, _, err) = run(passage().args(["admin", "gen-key", "--out"]).arg(&new_key));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(cli()
+        .args(["admin", "rotate-master-key", "--new-key"])
+        .arg(&new_key));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("re-wrapped 1 data keys"), "the device's key: {out}");
+    assert!(!new_key.exists(), "the new key moved into place");
+    let retired: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("master.key.retired-"))
+        .collect();
+    assert_eq!(retired.len(), 1, "{retired:?}");
+    let (code, _, err) = run(cli().args(["admin", "list-users"]));
+    assert_eq!(code, 0, "the new key in place opens the database: {err}");
+    // Starting with the retired key is refused, and nothing is written.
+    let (code, _, err) = run(cli()
+        .args(["admin", "list-users", "--master-key-file"])
+        .arg(dir.path().join(&retired[0])));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("wrong master key") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    // A missing key file is never replaced by a new key while records are sealed.
+    std::fs::remove_file(&master).unwrap();
+    let (code, _, err) = run(cli().args(["admin", "list-users"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("master key file") && err.contains("is missing"),
+        "{err}"
+    );
+    assert!(!master.exists(), "no new key was created");
 }
 
 type Logs = std::sync::Arc<std::sync::Mutex<String>>;

@@ -80,7 +80,9 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
                 "The database is not reachable; please try again shortly.".to_owned(),
             )
         }
-        ServiceError::Internal(cause) => {
+        // Only raised at start; a request never sees it, but it is an internal matter if one did.
+        ServiceError::WrongMasterKey { .. } | ServiceError::Internal(_) => {
+            let cause = e.to_string();
             tracing::error!(%cause, "internal error");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,

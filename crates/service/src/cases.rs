@@ -436,7 +436,7 @@ impl Passage {
             return Err(ServiceError::InvalidRecord(problems));
         }
         let stage = self.first_stage(programme)?;
-        let search = self.master.search_key();
+        let search = self.search_key();
         let year = now.to_datetime().year();
         // Keys, sealing and keyed hashes first; the transaction then only writes.
         let mut prepared = Vec::with_capacity(checked.len());
@@ -470,7 +470,7 @@ impl Passage {
                 county: county_of(&record),
                 closed: false,
             };
-            let index = index_entries(&form, &record, &search);
+            let index = index_entries(&form, &record, search);
             // Border crossings are screened against the organisation's watchlists as they are
             // recorded; the hits are saved with the crossing.
             let hits = match (
@@ -707,7 +707,7 @@ impl Passage {
         cases::insert_index(
             &mut tx.conn(),
             id,
-            &index_entries(&form, &record, &self.master.search_key()),
+            &index_entries(&form, &record, self.search_key()),
         )
         .await?;
         if let (Some(person), Some(identity)) = (updated.person_id, crate::persons::identity_of(&record)) {
@@ -876,7 +876,7 @@ impl Passage {
             name_hashes: q
                 .name
                 .as_deref()
-                .map(|n| crate::persons::name_query(&self.master.search_key(), n))
+                .map(|n| crate::persons::name_query(self.search_key(), n))
                 .unwrap_or_default(),
             from: q.registered_from.map(day_start),
             to: q
@@ -962,7 +962,7 @@ impl Passage {
         value: &str,
     ) -> Result<Vec<uuid::Uuid>, ServiceError> {
         authorize(actor, Permission::CasesView, Scope::Org(org))?;
-        let hash = self.master.search_key().index(field, &normalise(value));
+        let hash = self.search_key().index(field, &normalise(value));
         let mut pooled = self.db.acquire().await?;
         let mut found = Vec::new();
         for id in cases::find_by_index(&mut pooled.conn(), field, &hash).await? {

@@ -32,6 +32,11 @@ pub enum ServiceError {
     InvalidForm(Vec<passage_xlsform::FormError>),
     #[error("the indicator definitions are not valid: {0}")]
     Indicators(#[from] passage_indicators::DefinitionError),
+    /// The key file is not the master key this database's keys are wrapped by.
+    #[error(
+        "wrong master key: this database's keys are wrapped by master key {expected}, but the key file given has fingerprint {found}; start with the right key file (nothing was changed)"
+    )]
+    WrongMasterKey { expected: String, found: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

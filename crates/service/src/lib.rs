@@ -12,6 +12,7 @@ mod error;
 mod forms;
 mod frameworks;
 mod indicators;
+mod keys;
 mod organisations;
 mod persons;
 mod reports;
@@ -42,6 +43,7 @@ pub use frameworks::{NATIONAL_LEVELS, NodeInput, UNSDCF_LEVELS, levels as framew
 pub use indicators::{
     Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,
 };
+pub use keys::Rotation;
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
 pub use passage_indicators as indicator;
@@ -128,6 +130,8 @@ pub struct Passage {
     throttle_key: Arc<Vec<u8>>,
     reference: Arc<Reference>,
     master: Arc<MasterKey>,
+    /// Key of the blind indexes (stored wrapped by the master key; survives its rotation).
+    search: Arc<passage_crypto::envelope::SearchKey>,
     /// Parsed form versions by id (versions are immutable).
     forms: Arc<RwLock<HashMap<uuid::Uuid, Arc<passage_xlsform::Form>>>>,
     /// Each organisation's watchlists, indexed in memory (rebuilt at start and on upload).
@@ -190,6 +194,7 @@ impl Passage {
             let stages = passage_store::workflow::stages(&mut tx.conn(), &p.code).await?;
             reference.stages.insert(p.code, stages);
         }
+        let search = keys::search_key(&mut tx.conn(), &master, clock.now()).await?;
         let lists = screening::load_all(&mut tx.conn(), &master).await?;
         tx.commit().await?;
         Ok(Self {
@@ -200,6 +205,7 @@ impl Passage {
             throttle_key: Arc::new(key),
             reference: Arc::new(reference),
             master: Arc::new(master),
+            search: Arc::new(search),
             forms: Arc::default(),
             screening: Arc::new(std::sync::RwLock::new(lists)),
             changes: Arc::default(),

@@ -214,7 +214,7 @@ impl Passage {
                 created_at: now,
                 updated_at: now,
             },
-            index: index_entries(&self.master.search_key(), identity),
+            index: index_entries(self.search_key(), identity),
         })
     }
 
@@ -244,7 +244,7 @@ impl Passage {
         identity.extend(newer.clone());
         let key = DataKey::unwrap(&stored.wrapped_key, &self.master, id.as_bytes())?;
         persons::update_identity(conn, id, &self.seal_identity(&key, id, &identity)?, self.now()).await?;
-        persons::set_index(conn, id, &index_entries(&self.master.search_key(), &identity)).await?;
+        persons::set_index(conn, id, &index_entries(self.search_key(), &identity)).await?;
         Ok(())
     }
 
@@ -302,7 +302,7 @@ impl Passage {
         org: OrgId,
         identity: &Identity,
     ) -> Result<Vec<SimilarPerson>, ServiceError> {
-        let keys = match_keys(&self.master.search_key(), identity);
+        let keys = match_keys(self.search_key(), identity);
         let stored = {
             let mut pooled = self.db.acquire().await?;
             let ids = persons::matching(&mut pooled.conn(), org, &keys, MATCH_CANDIDATES).await?;

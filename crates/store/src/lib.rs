@@ -13,6 +13,7 @@ pub mod collection;
 pub mod facts;
 pub mod forms;
 pub mod frameworks;
+pub mod keys;
 pub mod orgs;
 pub mod persons;
 pub mod places;

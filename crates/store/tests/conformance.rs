@@ -72,6 +72,34 @@ async fn migrations_are_idempotent_and_seed_reference_data() {
 }
 
 #[tokio::test]
+async fn every_wrapped_data_key_column_is_known_to_rotation() {
+    let t = TestDb::new().await.unwrap();
+    let mut c = t.db.acquire().await.unwrap();
+    let sql = match t.db.backend() {
+        passage_store::Backend::Sqlite => {
+            "select m.name from sqlite_master m join pragma_table_info(m.name) p \
+             where m.type = 'table' and p.name = 'wrapped_key' order by m.name"
+        }
+        passage_store::Backend::Postgres => {
+            "select table_name::text from information_schema.columns \
+             where column_name = 'wrapped_key' and table_schema = current_schema() order by table_name"
+        }
+    };
+    let tables: Vec<(String,)> = match c.conn() {
+        passage_store::Conn::Sqlite(c) => sqlx::query_as(sql).fetch_all(&mut *c).await.unwrap(),
+        passage_store::Conn::Postgres(c) => sqlx::query_as(sql).fetch_all(&mut *c).await.unwrap(),
+    };
+    let mut known = passage_store::keys::WRAPPED_KEY_TABLES.to_vec();
+    known.sort_unstable();
+    assert_eq!(tables.iter().map(|(t,)| t.as_str()).collect::<Vec<_>>(), known);
+    assert!(
+        !passage_store::keys::holds_sealed_data(&mut c.conn())
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
 async fn organisations_are_unique_by_name_and_there_is_one_host() {
     let t = TestDb::new().await.unwrap();
     let mut tx = t.db.begin().await.unwrap();

@@ -192,7 +192,7 @@ impl Passage {
             }
         };
         let expected: Vec<String> = serde_json::from_str(&submission.expected_files).unwrap_or_default();
-        let search = self.master.search_key();
+        let search = self.search_key();
         let name_key = |name: &str| search.index("submission_file", name);
         let mut files = Vec::new();
         for f in &upload.files {

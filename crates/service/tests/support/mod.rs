@@ -68,7 +68,12 @@ pub fn web() -> Ctx {
 
 impl World {
     pub async fn new() -> Self {
-        let w = Self::shipped().await;
+        Self::with_key(passage_service::MasterKey::generate().unwrap()).await
+    }
+
+    /// [`Self::new`] under a given master key.
+    pub async fn with_key(master: passage_service::MasterKey) -> Self {
+        let w = Self::shipped_with(master).await;
         w.svc
             .upload_form(&Actor::Operator, &Ctx::cli(), "ct", &workbook("2099010101"))
             .await
@@ -78,16 +83,12 @@ impl World {
 
     /// Demo organisations and accounts with the shipped programme forms only.
     pub async fn shipped() -> Self {
+        Self::shipped_with(passage_service::MasterKey::generate().unwrap()).await
+    }
+
+    async fn shipped_with(master: passage_service::MasterKey) -> Self {
         let t = TestDb::new().await.unwrap();
-        let svc = Passage::new(
-            t.db.clone(),
-            Arc::new(SystemClock),
-            PasswordHasher::fast_for_tests().unwrap(),
-            Settings::default(),
-            passage_service::MasterKey::generate().unwrap(),
-        )
-        .await
-        .unwrap();
+        let svc = Self::open(&t, master).await.unwrap();
         let accounts = svc.seed_demo().await.unwrap();
         svc.install_shipped_forms().await.unwrap();
         let iom = svc
@@ -104,6 +105,21 @@ impl World {
             passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
             iom,
         }
+    }
+
+    /// The service on a test database under `master` (as a restart with that key file).
+    pub async fn open(
+        t: &TestDb,
+        master: passage_service::MasterKey,
+    ) -> Result<Passage, passage_service::ServiceError> {
+        Passage::new(
+            t.db.clone(),
+            Arc::new(SystemClock),
+            PasswordHasher::fast_for_tests().unwrap(),
+            Settings::default(),
+            master,
+        )
+        .await
     }
 
     pub async fn sign_in(&self, user: &str) -> Authenticated {
