@@ -47,6 +47,9 @@ actions! {
     FormUploaded => "form.upload", false;
     FormMediaUploaded => "form.media_upload", false;
     MasterKeyRotated => "key.master_rotate", false;
+    BreakGlass => "case.break_glass", false;
+    BreakGlassReviewed => "case.break_glass_review", false;
+    BreakGlassListed => "case.break_glass_list", true;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

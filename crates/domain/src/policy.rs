@@ -147,6 +147,11 @@ pub enum Denied {
     Forbidden,
     #[error("this API token is read-only")]
     ReadOnlyToken,
+    /// A need-to-know record outside the actor's cases.
+    #[error(
+        "only this case's team (who registered it, its caseworker and supervisors) may see who it is about or change it; break the glass, with your reason, if you must"
+    )]
+    NeedToKnow,
 }
 
 /// Where an action applies.

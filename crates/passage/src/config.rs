@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub trust_proxy: Option<bool>,
     pub session_idle_minutes: Option<i64>,
     pub session_absolute_hours: Option<i64>,
+    pub break_glass_minutes: Option<i64>,
     pub master_key_file: Option<PathBuf>,
 }
 
@@ -93,6 +94,12 @@ impl Config {
                 bail!("session_absolute_hours must be between 1 and 168");
             }
             settings.session_absolute_secs = h * 3600;
+        }
+        if let Some(m) = file.break_glass_minutes {
+            if !(1..=24 * 60).contains(&m) {
+                bail!("break_glass_minutes must be between 1 and 1440");
+            }
+            settings.break_glass_secs = m * 60;
         }
         let master_key_file = o
             .master_key_file

@@ -75,6 +75,13 @@ fn a_malformed_config_is_named_with_file_and_line() {
         err.contains("passage.toml, line 2") && err.contains("sesion_idle_minutes"),
         "{err}"
     );
+    std::fs::write(dir.path().join("passage.toml"), "break_glass_minutes = 0\n").unwrap();
+    let (code, _, err) = run(passage().arg("check-config").arg("--data-dir").arg(dir.path()));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("break_glass_minutes must be between 1 and 1440"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/programmes/{code}/cases", axum::routing::post(register_case))
         .route("/cases/{id}", get(get_case))
         .route("/cases/{id}/stage", axum::routing::post(move_case))
+        .route("/cases/{id}/break-glass", axum::routing::post(break_glass))
         .merge(crate::api_casework::routes())
         .merge(crate::transfer::api_routes())
         .merge(crate::screening::api_routes())
@@ -69,11 +70,11 @@ pub fn routes() -> Router<AppState> {
     info(title = "Passage API", version = "1", description = "Migration case work and evidence. Authenticate with `Authorization: Bearer psg_…`."),
     paths(me, list_organisations, create_organisation, get_organisation, list_members, add_member,
           list_users, create_user, list_roles, audit_events, list_tokens, revoke_token, counties, crossing_points,
-          list_programmes, list_form_versions, upload_form, download_form, list_form_media, upload_form_media, register_case, get_case, move_case),
+          list_programmes, list_form_versions, upload_form, download_form, list_form_media, upload_form_media, register_case, get_case, move_case, break_glass),
     components(schemas(ErrorBody, ErrorDetail, MeOut, MembershipOut, OrganisationOut, NewOrganisationIn, MemberOut,
                        AddMemberIn, NewUserIn, UserOut, RoleOut, AuditEventOut, AuditPageOut, TokenOut, CountyOut,
                        CrossingPointOut, ProgrammeOut, FormVersionOut, FormProblemOut, FormMediaOut, NewCaseIn, CaseOut,
-                       MoveIn)),
+                       MoveIn, BreakGlassIn, BreakGlassOut)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -794,6 +795,43 @@ async fn upload_form_media(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+struct BreakGlassIn {
+    /// Why the caller needs this case now (at least 15 characters); the data protection focal
+    /// point reads it.
+    reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct BreakGlassOut {
+    /// When the access ends by itself.
+    expires_at: String,
+}
+
+#[utoipa::path(post, path = "/cases/{id}/break-glass", tag = "cases",
+    summary = "Emergency access to a counter-trafficking case outside the caller's cases: time-limited, highlighted in the audit trail, reviewed by the data protection focal point",
+    params(("id" = String, Path, description = "Case id")), request_body = BreakGlassIn,
+    responses((status = 201, body = BreakGlassOut), (status = 422, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn break_glass(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    Json(body): Json<BreakGlassIn>,
+) -> Result<(StatusCode, Json<BreakGlassOut>), ApiError> {
+    let until = state
+        .svc
+        .break_glass(&who.actor, &ctx, parse_id(&id)?, &body.reason)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BreakGlassOut {
+            expires_at: until.to_string(),
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct NewCaseIn {
     /// The organisation that will own the case.
     organisation_id: String,
@@ -823,6 +861,9 @@ pub(crate) struct CaseOut {
     /// ISO date the next step is due.
     due_on: Option<String>,
     closed: bool,
+    /// A counter-trafficking case outside the caller's cases: the person and every
+    /// identifying answer are left out (`POST /cases/{id}/break-glass` in an emergency).
+    identity_hidden: bool,
     #[schema(value_type = Object)]
     answers: serde_json::Value,
 }
@@ -838,10 +879,11 @@ impl From<passage_service::CaseRecord> for CaseOut {
             stage: c.stage,
             revision: c.revision,
             created_at: c.created_at.to_string(),
-            person_id: c.person_id.map(|p| p.to_string()),
+            person_id: c.person_id.filter(|_| !c.identity_hidden).map(|p| p.to_string()),
             assigned_to: c.assigned_to.map(|u| u.to_string()),
             due_on: c.due_on,
             closed: c.closed,
+            identity_hidden: c.identity_hidden,
             answers: passage_service::instance_to_json(&c.answers),
         }
     }

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/filters/{id}/delete", post(delete_filter))
         .route("/cases/{id}", get(view))
         .route("/cases/{id}/stage", post(move_stage))
+        .route("/cases/{id}/break-glass", post(break_glass))
         .route("/persons/{id}", get(person))
 }
 
@@ -37,6 +38,7 @@ struct CaseLine {
     id: String,
     number: String,
     person: Option<(String, String)>,
+    identity_hidden: bool,
     programme: String,
     /// Short form for tables (the code, upper case).
     programme_code: String,
@@ -129,6 +131,10 @@ struct CasePage {
     history: Vec<Event>,
     today: String,
     error: Option<String>,
+    /// A need-to-know case outside the reader's cases: shown masked, with the break-glass form.
+    identity_hidden: bool,
+    /// When the reader's break-glass access to this case ends.
+    glass_until: Option<String>,
 }
 
 #[derive(Template)]
@@ -404,6 +410,7 @@ async fn case_lines(
                     .person_id
                     .zip(c.person_name.clone())
                     .map(|(id, n)| (id.to_string(), n)),
+                identity_hidden: c.identity_hidden,
                 programme_code: c.programme.to_uppercase(),
                 programme: programmes
                     .iter()
@@ -522,7 +529,12 @@ pub(crate) async fn case_page(
             .map_or(code.to_owned(), |s| s.label.clone())
     };
     let (_, edit) = passage_service::record_permissions(&case.programme);
-    let can_edit = who.actor.authorize(edit, Scope::Org(case.owner_org)).is_ok();
+    let hidden = case.identity_hidden;
+    let can_edit = !hidden && who.actor.authorize(edit, Scope::Org(case.owner_org)).is_ok();
+    let glass_until = svc
+        .break_glass_until(&who.actor, id)
+        .await?
+        .map(|t| t.display_minutes());
     let staff = svc
         .caseworkers(&who.actor, case.owner_org)
         .await
@@ -560,7 +572,11 @@ pub(crate) async fn case_page(
 
     let services = svc.services(&who.actor, id).await?;
     let notes = svc.notes(&who.actor, id).await?;
-    let documents = svc.documents(&who.actor, id).await?;
+    let documents = if hidden {
+        Vec::new()
+    } else {
+        svc.documents(&who.actor, id).await?
+    };
     let referrals = svc.referrals(&who.actor, None, Some(id)).await?;
     let versions = svc.case_versions(&who.actor, id).await?;
 
@@ -695,6 +711,7 @@ pub(crate) async fn case_page(
             moves: flow
                 .moves
                 .iter()
+                .filter(|_| !hidden)
                 .map(|m| {
                     (
                         m.to.code.clone(),
@@ -758,6 +775,8 @@ pub(crate) async fn case_page(
             history,
             today: svc.today().to_string(),
             error,
+            identity_hidden: hidden,
+            glass_until,
         },
     )
 }
@@ -805,6 +824,23 @@ async fn move_stage(
             form.revision,
         )
         .await;
+    after_change(&state, &ctx, &who, id, result).await
+}
+
+#[derive(serde::Deserialize)]
+struct BreakGlassForm {
+    reason: String,
+}
+
+async fn break_glass(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<BreakGlassForm>,
+) -> Result<Response, PageError> {
+    let id = parse_uuid(&id)?;
+    let result = state.svc.break_glass(&who.actor, &ctx, id, &form.reason).await;
     after_change(&state, &ctx, &who, id, result).await
 }
 

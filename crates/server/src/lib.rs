@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 mod cases;
 mod collection;
+mod data_protection;
 mod duplicates;
 mod error;
 mod forms;
@@ -80,6 +81,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(frameworks::routes())
         .merge(openrosa::routes())
         .merge(collection::routes())
+        .merge(data_protection::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

@@ -64,6 +64,7 @@ pub struct Chrome {
     pub show_reports: bool,
     pub show_collection: bool,
     pub show_collection_keys: bool,
+    pub show_data_protection: bool,
 }
 
 /// The first organisation where the user holds `permission`: the one a single-organisation
@@ -97,6 +98,7 @@ impl Chrome {
             show_reports: who.actor.has_anywhere(Permission::ReportsView),
             show_collection: who.actor.has_anywhere(Permission::DevicesManage),
             show_collection_keys: who.actor.has_anywhere(Permission::DataProtectionOversee),
+            show_data_protection: who.actor.has_anywhere(Permission::DataProtectionOversee),
         }
     }
 }
@@ -143,6 +145,8 @@ struct LoginPage {
 struct HomePage {
     c: Chrome,
     summary: HomeSummary,
+    /// Break-glass accesses waiting for the focal point's review.
+    glass_to_review: i64,
 }
 
 #[derive(Template)]
@@ -204,6 +208,8 @@ struct EventView {
     target: String,
     channel: String,
     personal_read: bool,
+    /// Break-glass access to a need-to-know case: shown so that it stands out.
+    break_glass: bool,
 }
 
 #[derive(Template)]
@@ -351,9 +357,11 @@ async fn logout_everywhere(
 
 async fn home(State(state): State<AppState>, WebUser(who): WebUser) -> Result<Response, PageError> {
     let summary = state.svc.home(&who.actor).await?;
+    let glass_to_review = state.svc.break_glass_to_review(&who.actor).await?;
     render(&HomePage {
         c: Chrome::of(&who),
         summary,
+        glass_to_review,
     })
 }
 
@@ -848,6 +856,7 @@ fn view_event(
         },
         channel: e.channel.clone(),
         personal_read: AuditAction::parse(&e.action).is_some_and(AuditAction::reads_personal_data),
+        break_glass: e.action == AuditAction::BreakGlass.as_str(),
     }
 }
 

@@ -687,6 +687,8 @@ async fn case_pages_show_answers_to_their_organisation_only() {
         .register_case(&Actor::Operator, &ctx, "ct", iom, &answers)
         .await
         .unwrap();
+    // A counter-trafficking case: its caseworker sees who it is about.
+    a.assign_to(case.id, "caseworker").await;
 
     let (cookie, _) = a.sign_in("caseworker").await;
     let list = a.get("/cases?programme=ct", Some(&cookie)).await;
@@ -822,6 +824,8 @@ async fn moving_a_case_through_its_workflow_in_the_browser_and_the_api() {
         .next()
         .unwrap()
         .to_owned();
+    // A counter-trafficking case is worked on by its team: assign it to the caseworker.
+    a.assign_to(id.parse().unwrap(), "caseworker").await;
     let page = a.get(&format!("/cases/{id}"), Some(&cookie)).await;
     assert!(
         page.body.contains("Move to Screened") && page.body.contains("Close case"),
@@ -831,7 +835,7 @@ async fn moving_a_case_through_its_workflow_in_the_browser_and_the_api() {
         .post_form(
             &format!("/cases/{id}/stage"),
             Some(&cookie),
-            &format!("csrf_token={csrf}&to=screened&revision=1"),
+            &format!("csrf_token={csrf}&to=screened&revision=2"),
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -842,7 +846,7 @@ async fn moving_a_case_through_its_workflow_in_the_browser_and_the_api() {
         .post_form(
             &format!("/cases/{id}/stage"),
             Some(&cookie),
-            &format!("csrf_token={csrf}&to=closed&reason=&revision=2"),
+            &format!("csrf_token={csrf}&to=closed&reason=&revision=3"),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -851,15 +855,15 @@ async fn moving_a_case_through_its_workflow_in_the_browser_and_the_api() {
         .post_form(
             &format!("/cases/{id}/stage"),
             Some(&cookie),
-            &format!("csrf_token={csrf}&to=referred&revision=1"),
+            &format!("csrf_token={csrf}&to=referred&revision=2"),
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
     let token = a.token("caseworker", passage_domain::TokenScope::Write).await;
     let (status, case) = a.api("GET", &format!("/api/v1/cases/{id}"), &token, None).await;
-    assert_eq!((status, case["revision"].as_i64()), (StatusCode::OK, Some(2)));
-    let body = r#"{"to": "closed", "reason": "completed", "revision": 2}"#;
+    assert_eq!((status, case["revision"].as_i64()), (StatusCode::OK, Some(3)));
+    let body = r#"{"to": "closed", "reason": "completed", "revision": 3}"#;
     assert_eq!(
         a.api("POST", &format!("/api/v1/cases/{id}/stage"), &token, Some(body))
             .await
@@ -897,6 +901,7 @@ async fn case_edits_conflicts_and_documents_over_http() {
         .await;
     assert_eq!((status, list["total"].as_i64()), (StatusCode::OK, Some(1)));
     let id = list["cases"][0]["id"].as_str().unwrap().to_owned();
+    a.assign_to(id.parse().unwrap(), "caseworker").await;
     let (_, case) = a.api("GET", &format!("/api/v1/cases/{id}"), &token, None).await;
     let revision = case["revision"].as_i64().unwrap();
 
@@ -935,7 +940,8 @@ async fn case_edits_conflicts_and_documents_over_http() {
     let (_, history) = a
         .api("GET", &format!("/api/v1/cases/{id}/history"), &token, None)
         .await;
-    assert_eq!(history[0]["changes"][0]["path"], "identification_county");
+    // The first version is the assignment the test made.
+    assert_eq!(history[1]["changes"][0]["path"], "identification_county");
 
     // The browser edit page answers a stale save with 409 and keeps the user's answers.
     let (cookie, csrf) = a.sign_in("caseworker").await;

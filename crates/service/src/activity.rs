@@ -361,6 +361,8 @@ impl Passage {
         case: uuid::Uuid,
     ) -> Result<Vec<DocumentInfo>, ServiceError> {
         let stored = self.readable_case(actor, case).await?;
+        // Documents (identity papers, photos) are the identity of a need-to-know case.
+        self.require_identity(actor, &stored).await?;
         let docs = {
             let mut pooled = self.db.acquire().await?;
             activity::documents(&mut pooled.conn(), case).await?
@@ -393,6 +395,7 @@ impl Passage {
         id: uuid::Uuid,
     ) -> Result<(DocumentInfo, Vec<u8>), ServiceError> {
         let stored = self.readable_case(actor, case).await?;
+        self.require_identity(actor, &stored).await?;
         let (doc, body) = {
             let mut pooled = self.db.acquire().await?;
             activity::document_body(&mut pooled.conn(), id)

@@ -36,6 +36,9 @@ pub struct CaseRecord {
     pub due_on: Option<String>,
     pub closed: bool,
     pub answers: Instance,
+    /// A need-to-know case outside the reader's cases: identifying answers and the person's
+    /// name are left out.
+    pub identity_hidden: bool,
 }
 
 /// A case in a list: its number, stage and reporting answers only (nothing decrypted).
@@ -54,6 +57,8 @@ pub struct CaseSummary {
     pub due_on: Option<String>,
     pub closed: bool,
     pub reporting: Value,
+    /// A need-to-know case about someone, outside the reader's cases: no name is given.
+    pub identity_hidden: bool,
 }
 
 pub(crate) fn summary(c: StoredCase, person_name: Option<String>) -> CaseSummary {
@@ -70,6 +75,7 @@ pub(crate) fn summary(c: StoredCase, person_name: Option<String>) -> CaseSummary
         due_on: c.due_on,
         closed: c.closed,
         reporting: serde_json::from_str(&c.reporting).unwrap_or(Value::Null),
+        identity_hidden: false,
     }
 }
 
@@ -592,6 +598,7 @@ impl Passage {
         let stored = self.readable_case(actor, id).await?;
         let (_, edit) = record_permissions(&stored.programme);
         authorize(actor, edit, Scope::Org(stored.owner_org))?;
+        self.require_identity(actor, &stored).await?;
         Ok(stored)
     }
 
@@ -630,21 +637,31 @@ impl Passage {
     /// cases are "not found".
     pub async fn case(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<CaseRecord, ServiceError> {
         let stored = self.readable_case(actor, id).await?;
-        let answers = self.open_answers(&stored)?;
+        let (visible, by_grant) = self.identity_access(actor, &stored).await?;
+        let mut answers = self.open_answers(&stored)?;
         let person_name = match stored.person_id {
-            Some(p) => {
+            Some(p) if visible => {
                 let mut pooled = self.db.acquire().await?;
                 self.person_names(&mut pooled.conn(), &[p]).await?.remove(&p)
             }
-            None => None,
+            _ => None,
         };
-        let event = self
+        if !visible {
+            crate::need_to_know::mask_identity(&*self.form_model(stored.form_version).await?, &mut answers);
+        }
+        let mut event = self
             .event(ctx, AuditAction::CaseViewed, actor.user_id())
             .org(Some(stored.owner_org))
             .target("case", id);
+        if by_grant {
+            event = event.detail("break_glass", true);
+        } else if !visible {
+            event = event.detail("masked", true);
+        }
         self.audit_read(&event).await?;
         Ok(CaseRecord {
             person_name,
+            identity_hidden: !visible,
             ..record_of(stored, answers)
         })
     }
@@ -755,6 +772,21 @@ impl Passage {
         if versions.is_empty() {
             return Ok(Vec::new());
         }
+        // Earlier values of identifying fields are the identity too.
+        let hidden: Vec<String> = if self.identity_access(actor, &stored).await?.0 {
+            Vec::new()
+        } else {
+            let form = self.form_model(stored.form_version).await?;
+            form.fields()
+                .into_iter()
+                .filter(|(f, _)| f.sensitivity == Some(passage_xlsform::Sensitivity::Identifying))
+                .map(|(f, _)| f.name.clone())
+                .collect()
+        };
+        let is_hidden = |path: &str| {
+            let leaf = path.rsplit('/').next().unwrap_or(path);
+            hidden.iter().any(|h| h == leaf)
+        };
         let key = self.case_key(&stored)?;
         versions
             .into_iter()
@@ -766,7 +798,17 @@ impl Passage {
                     revision: v.revision,
                     at: v.at,
                     actor: v.actor,
-                    changes: previous.into_iter().collect(),
+                    changes: previous
+                        .into_iter()
+                        .map(|(path, value)| {
+                            let value = if is_hidden(&path) {
+                                value.map(|_| "(restricted)".to_owned())
+                            } else {
+                                value
+                            };
+                            (path, value)
+                        })
+                        .collect(),
                 })
             })
             .collect()
@@ -889,10 +931,21 @@ impl Passage {
             limit: i64::from(page_size),
             offset: i64::from(page - 1) * i64::from(page_size),
         };
+        let grants = self.grants_of(actor).await?;
         let (rows, total, names) = {
             let mut pooled = self.db.acquire().await?;
-            let (rows, total) = cases::search(&mut pooled.conn(), &filter).await?;
-            let people: Vec<uuid::Uuid> = rows.iter().filter_map(|c| c.person_id).collect();
+            let (mut rows, mut total) = cases::search(&mut pooled.conn(), &filter).await?;
+            if q.name.is_some() {
+                // A name must not lead to a need-to-know case outside the reader's cases.
+                let before = rows.len();
+                rows.retain(|c| self.identity_visible(actor, &grants, c));
+                total -= (before - rows.len()) as i64;
+            }
+            let people: Vec<uuid::Uuid> = rows
+                .iter()
+                .filter(|c| self.identity_visible(actor, &grants, c))
+                .filter_map(|c| c.person_id)
+                .collect();
             let names = self.person_names(&mut pooled.conn(), &people).await?;
             (rows, total, names)
         };
@@ -924,8 +977,15 @@ impl Passage {
             cases: rows
                 .into_iter()
                 .map(|c| {
-                    let name = c.person_id.and_then(|p| names.get(&p).cloned());
-                    summary(c, name)
+                    let visible = self.identity_visible(actor, &grants, &c);
+                    let name = c
+                        .person_id
+                        .filter(|_| visible)
+                        .and_then(|p| names.get(&p).cloned());
+                    CaseSummary {
+                        identity_hidden: !visible && c.person_id.is_some(),
+                        ..summary(c, name)
+                    }
                 })
                 .collect(),
             total,
@@ -1002,5 +1062,6 @@ fn record_of(s: StoredCase, answers: Instance) -> CaseRecord {
         due_on: s.due_on,
         closed: s.closed,
         answers,
+        identity_hidden: false,
     }
 }

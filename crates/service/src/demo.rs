@@ -162,6 +162,23 @@ pub const DEMO_SHARES: [(&str, u64); 5] = [
 /// Records are generated and stored this many at a time (one transaction each).
 const DEMO_BATCH: usize = 500;
 
+/// Counter-trafficking records take identities only with consent, and consent only once every
+/// point was explained: most demo victims consented (every point ticked), so that their cases
+/// carry a (fictional) identity.
+fn consent_preset(form: &passage_xlsform::Form, i: u64) -> passage_xlsform::check::Instance {
+    let mut preset = passage_xlsform::check::Instance::default();
+    let points = form.field("consent_points").and_then(|f| match &f.kind {
+        passage_xlsform::FieldKind::SelectMultiple { list, .. } => form.choices.get(list),
+        _ => None,
+    });
+    if let (Some(points), Some(_), false) = (points, form.field("con_Consent"), i % 5 == 4) {
+        let all: Vec<&str> = points.iter().map(|c| c.name.as_str()).collect();
+        preset.values.insert("consent_points".into(), all.join(" "));
+        preset.values.insert("con_Consent".into(), "TRUE".into());
+    }
+    preset
+}
+
 impl Passage {
     /// Register `per_programme` generated, fictional records in every programme (names start
     /// with "Demo", texts say "Fictional"), at the first stage of their workflow.
@@ -367,7 +384,9 @@ impl Passage {
                     let mut seed = passage_xlsform::fill::Seed::new(1 + n as u64 * 10_000_000 + i);
                     i += 1;
                     // A record whose rules the generator could not meet is simply left out.
-                    if let Some(answers) = passage_xlsform::fill::fill(&form, &mut seed, today) {
+                    let preset = consent_preset(&form, i);
+                    if let Some(answers) = passage_xlsform::fill::fill_with(&form, &mut seed, today, &preset)
+                    {
                         batch.push(crate::NewCase {
                             answers,
                             person: None,

@@ -64,6 +64,10 @@ impl Passage {
             ids.dedup();
             (pairs, persons::get_many(&mut pooled.conn(), &ids).await?)
         };
+        // A pair is shown only if the reader may know both people.
+        let ids: Vec<uuid::Uuid> = stored.iter().map(|p| p.id).collect();
+        let hidden = self.hidden_persons(actor, &ids).await?;
+        let stored: Vec<_> = stored.into_iter().filter(|p| !hidden.contains(&p.id)).collect();
         let mut prepared = std::collections::HashMap::new();
         for p in stored {
             let identity = self.open_identity(&p)?;

@@ -13,6 +13,7 @@ mod forms;
 mod frameworks;
 mod indicators;
 mod keys;
+mod need_to_know;
 mod organisations;
 mod persons;
 mod reports;
@@ -44,6 +45,7 @@ pub use indicators::{
     Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,
 };
 pub use keys::Rotation;
+pub use need_to_know::BreakGlass;
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
 pub use passage_indicators as indicator;
@@ -90,6 +92,8 @@ pub struct Settings {
     pub max_failures_per_account: i64,
     /// Failures per client address within the window before sign-in is refused.
     pub max_failures_per_address: i64,
+    /// How long a break-glass grant to a need-to-know case lasts.
+    pub break_glass_secs: i64,
 }
 
 impl Default for Settings {
@@ -100,6 +104,7 @@ impl Default for Settings {
             throttle_window_secs: 15 * 60,
             max_failures_per_account: 5,
             max_failures_per_address: 20,
+            break_glass_secs: 3600,
         }
     }
 }
@@ -170,6 +175,8 @@ struct Reference {
     crossing_points: Vec<CrossingPoint>,
     /// Each programme's workflow stages, in order (seeded by migrations).
     stages: HashMap<String, Vec<Stage>>,
+    /// Programmes whose case identities only the case team sees.
+    need_to_know: std::collections::HashSet<String>,
 }
 
 impl Passage {
@@ -189,9 +196,13 @@ impl Passage {
             counties: passage_store::places::counties(&mut tx.conn()).await?,
             crossing_points: passage_store::places::crossing_points(&mut tx.conn()).await?,
             stages: HashMap::new(),
+            need_to_know: Default::default(),
         };
         for p in passage_store::forms::programmes(&mut tx.conn()).await? {
             let stages = passage_store::workflow::stages(&mut tx.conn(), &p.code).await?;
+            if p.need_to_know {
+                reference.need_to_know.insert(p.code.clone());
+            }
             reference.stages.insert(p.code, stages);
         }
         let search = keys::search_key(&mut tx.conn(), &master, clock.now()).await?;

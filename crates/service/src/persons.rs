@@ -285,7 +285,10 @@ impl Passage {
         identity: &Identity,
     ) -> Result<Vec<SimilarPerson>, ServiceError> {
         authorize(actor, Permission::CasesView, Scope::Org(org))?;
-        let found = self.find_similar(org, identity).await?;
+        let mut found = self.find_similar(org, identity).await?;
+        let ids: Vec<uuid::Uuid> = found.iter().map(|p| p.id).collect();
+        let hidden = self.hidden_persons(actor, &ids).await?;
+        found.retain(|p| !hidden.contains(&p.id));
         if !found.is_empty() {
             let event = self
                 .event(ctx, AuditAction::PersonsMatched, actor.user_id())
@@ -363,13 +366,19 @@ impl Passage {
         authorize(actor, Permission::CasesView, Scope::Org(stored.owner_org))?;
         let identity = self.open_identity(&stored)?;
         let name = display_name(&identity);
-        let cases = cases::of_person(&mut pooled.conn(), id)
-            .await?
-            .into_iter()
+        let all = cases::of_person(&mut pooled.conn(), id).await?;
+        let grants = self.grants_of(actor).await?;
+        if self.hides_person(actor, &grants, &all) {
+            return Err(ServiceError::Denied(passage_domain::Denied::NeedToKnow));
+        }
+        let cases: Vec<_> = all
+            .iter()
             .filter(|c| {
                 let (view, _) = crate::cases::record_permissions(&c.programme);
                 actor.authorize(view, Scope::Org(c.owner_org)).is_ok()
+                    && self.identity_visible(actor, &grants, c)
             })
+            .cloned()
             .map(|c| summary(c, Some(name.clone())))
             .collect();
         let event = self

@@ -869,9 +869,14 @@ impl Passage {
                 }))
                 .collect::<Vec<_>>(),
         );
+        let grants = self.grants_of(actor).await?;
         for case in &stored {
             let answers = if protected {
-                self.open_answers(case)?
+                let mut answers = self.open_answers(case)?;
+                if !self.identity_visible(actor, &grants, case) {
+                    crate::need_to_know::mask_identity(&form, &mut answers);
+                }
+                answers
             } else {
                 instance_from_json(&serde_json::from_str(&case.reporting).unwrap_or(serde_json::Value::Null))
                     .unwrap_or_default()

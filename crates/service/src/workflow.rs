@@ -107,6 +107,7 @@ impl Passage {
         let (view, edit) = crate::cases::record_permissions(&case.programme);
         authorize(actor, view, Scope::Org(case.owner_org))?;
         authorize(actor, edit, Scope::Org(case.owner_org))?;
+        self.require_identity(actor, &case).await?;
         let mut tx = self.begin().await?;
         let moves = workflow::moves(&mut tx.conn(), &case.programme, &case.stage).await?;
         let Some((_, needs_approval)) = moves.iter().find(|(t, _)| t == to) else {

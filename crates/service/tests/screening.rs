@@ -188,11 +188,11 @@ async fn a_bad_list_is_refused_whole_and_names_the_line() {
 
 #[tokio::test]
 async fn the_index_is_rebuilt_when_passage_starts_again_and_replaced_on_upload() {
-    let w = World::new().await;
-    let lis = immigration(&w).await;
-    // The same master key for both starts, as from a key file.
+    // The same master key for every start, as from a key file.
     let key_file = std::env::temp_dir().join(format!("passage-test-{}.key", uuid::Uuid::now_v7()));
     MasterKey::generate().unwrap().write_new(&key_file).unwrap();
+    let w = World::with_key(MasterKey::read(&key_file).unwrap()).await;
+    let lis = immigration(&w).await;
     let first = passage_on(&w, MasterKey::read(&key_file).unwrap()).await;
     first
         .upload_watchlist(

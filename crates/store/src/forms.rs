@@ -10,6 +10,8 @@ pub struct Programme {
     pub name: String,
     /// The XLSForm `form_id` every version of this programme's form must carry.
     pub form_id: String,
+    /// Case identities are shown to the case's team only (counter-trafficking).
+    pub need_to_know: bool,
 }
 
 /// A stored form version, without its workbook and model.
@@ -61,7 +63,9 @@ macro_rules! select_version {
 pub async fn programmes(conn: &mut Conn<'_>) -> Result<Vec<Programme>, StoreError> {
     Ok(on_conn!(
         conn,
-        sqlx::query_as::<_, Programme>("select code, name, form_id from programmes order by position"),
+        sqlx::query_as::<_, Programme>(
+            "select code, name, form_id, need_to_know from programmes order by position"
+        ),
         fetch_all
     )?)
 }

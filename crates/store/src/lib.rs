@@ -8,6 +8,7 @@ mod error;
 pub mod activity;
 pub mod audit;
 pub mod auth;
+pub mod break_glass;
 pub mod cases;
 pub mod collection;
 pub mod facts;

@@ -251,9 +251,18 @@ fn redo(form: &Form, instance: &mut Instance, path: &str, seed: &mut Seed, today
 /// Generated answers that pass the form's checks, or `None` if the rules could not be met
 /// within a few attempts. The result is the checked (clean) record.
 pub fn fill(form: &Form, seed: &mut Seed, today: time::Date) -> Option<Instance> {
+    fill_with(form, seed, today, &Instance::default())
+}
+
+/// [`fill`], starting from `preset` answers (top level) where a rule needs a combination the
+/// generator would not find by itself, e.g. every consent point ticked before consent.
+pub fn fill_with(form: &Form, seed: &mut Seed, today: time::Date, preset: &Instance) -> Option<Instance> {
     let language = form.default_language.clone().unwrap_or_default();
     let mut answers = Instance::default();
     fill_level(&form.children, form, seed, today, &mut answers);
+    answers
+        .values
+        .extend(preset.values.iter().map(|(k, v)| (k.clone(), v.clone())));
     for attempt in 1..120 {
         match check(form, &answers, today, &language) {
             Ok(clean) => return Some(clean),

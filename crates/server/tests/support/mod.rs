@@ -177,6 +177,30 @@ impl App {
 
 impl App {
     /// The host organisation (IOM Liberia).
+    /// Assign a case to a member (a counter-trafficking case's identity is then theirs to see).
+    pub async fn assign_to(&self, case: uuid::Uuid, username: &str) {
+        let ctx = passage_service::Ctx::cli();
+        let member = self
+            .svc
+            .users(&passage_domain::Actor::Operator, &ctx)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.user.username.as_str() == username)
+            .unwrap();
+        self.svc
+            .assign_case(
+                &passage_domain::Actor::Operator,
+                &ctx,
+                case,
+                Some(member.user.id),
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+    }
+
     pub async fn host(&self) -> OrgId {
         self.svc
             .organisations(&passage_domain::Actor::Operator)

@@ -1,0 +1,117 @@
+//! Need to know over HTTP: a caseworker outside a counter-trafficking case's team sees it
+//! masked, breaks the glass with a reason and then sees who it is about; the audit page
+//! highlights the access and the data protection focal point reviews it. Runs on PostgreSQL too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
+
+mod support;
+
+use axum::http::{StatusCode, header};
+use passage_domain::{Actor, TokenScope};
+use passage_service::Ctx;
+use passage_xlsform::fill::{Seed, fill_with};
+use support::App;
+
+#[tokio::test]
+async fn a_caseworker_breaks_the_glass_and_the_focal_point_reviews_it() {
+    let a = App::new().await;
+    let (_, form) = a.svc.current_form("ct").await.unwrap();
+    // A generated record whose person consented (every point explained): it has an identity.
+    let points = match &form.field("consent_points").unwrap().kind {
+        passage_xlsform::FieldKind::SelectMultiple { list, .. } => form.choices[list]
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    let preset = passage_service::Instance::default()
+        .with("con_Consent", "TRUE")
+        .with("consent_points", &points.join(" "));
+    let answers = fill_with(&form, &mut Seed::new(7), a.svc.today(), &preset).unwrap();
+    // Registered by the operator (an import, say): its team is the supervisors only.
+    let case = a
+        .svc
+        .register_case(&Actor::Operator, &Ctx::cli(), "ct", a.host().await, &answers)
+        .await
+        .unwrap();
+    let name = a
+        .svc
+        .case(&Actor::Operator, &Ctx::cli(), case.id)
+        .await
+        .unwrap()
+        .person_name
+        .unwrap();
+
+    let (cookie, csrf) = a.sign_in("caseworker").await;
+    let page = a.get(&format!("/cases/{}", case.id), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"need-to-know\"") && page.body.contains(&case.number));
+    assert!(!page.body.contains(&name) && !page.body.contains("id=\"edit-case\""));
+    let token = a.token("caseworker", TokenScope::Read).await;
+    let (status, json) = a
+        .api("GET", &format!("/api/v1/cases/{}", case.id), &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (json["identity_hidden"].as_bool(), json["person_id"].is_null()),
+        (Some(true), true)
+    );
+    assert!(!json.to_string().contains(&name));
+
+    let path = format!("/cases/{}/break-glass", case.id);
+    let short = a
+        .post_form(&path, Some(&cookie), &format!("csrf_token={csrf}&reason=urgent"))
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        short.body.contains("must say why you need this case"),
+        "{}",
+        short.body
+    );
+    let reason = "Shelter asks to confirm identity before a night transfer".replace(' ', "+");
+    let done = a
+        .post_form(
+            &path,
+            Some(&cookie),
+            &format!("csrf_token={csrf}&reason={reason}"),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = a.get(&format!("/cases/{}", case.id), Some(&cookie)).await;
+    assert!(page.body.contains("id=\"glass-open\"") && page.body.contains(&name));
+    assert!(!page.body.contains("id=\"need-to-know\""));
+
+    let (auditor, _) = a.sign_in("auditor").await;
+    let audit = a.get("/audit", Some(&auditor)).await;
+    assert!(audit.body.contains("class=\"break-glass\"") && audit.body.contains("case.break_glass"));
+
+    let (dpo, dpo_csrf) = a.sign_in("dpo").await;
+    let home = a.get("/", Some(&dpo)).await;
+    assert!(home.body.contains("id=\"glass-to-review\"") && home.body.contains("href=\"/data-protection\""));
+    let review = a.get("/data-protection", Some(&dpo)).await;
+    assert_eq!(review.status, StatusCode::OK);
+    assert!(review.body.contains("night transfer") && review.body.contains("class=\"unreviewed\""));
+    let id = review
+        .body
+        .split("/data-protection/break-glass/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = a
+        .post_form(
+            &format!("/data-protection/break-glass/{id}/reviewed"),
+            Some(&dpo),
+            &format!("csrf_token={dpo_csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/data-protection");
+    let review = a.get("/data-protection", Some(&dpo)).await;
+    assert!(review.body.contains("Reviewed ") && !review.body.contains("class=\"unreviewed\""));
+    // The caseworker may not see the focal point's page.
+    let denied = a.get("/data-protection", Some(&cookie)).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+}

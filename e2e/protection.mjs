@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// Browser end-to-end test of need to know on counter-trafficking cases (issue #7, item 4).
+//
+// Starts `passage demo` and drives headless Chromium through:
+//   1. the caseworker lists counter-trafficking cases: those outside their cases show no name
+//      ("Restricted"); opening one shows the case masked, with no way to change it;
+//   2. they break the glass with a reason: the identity appears, with the time access ends;
+//   3. the data protection focal point is told on the home page, reads who, which case and
+//      why on the Data protection page, and marks it reviewed; the audit page highlights it;
+//   4. no console errors / CSP violations anywhere. Screenshots go to ./screenshots/.
+//
+//   cd e2e && npm ci && node protection.mjs
+//
+// Environment: PASSAGE_BIN, CHROMIUM, E2E_DEBUG (see lib.mjs).
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { SHOTS, assertNoProblems, check, main, newContext, newPage, signIn, signOut, startDemoAndBrowser } from './lib.mjs';
+
+const REASON = 'Shelter needs to confirm who arrives tonight; the case team cannot be reached';
+
+async function run() {
+  const { base, accounts } = await startDemoAndBrowser('protection');
+  const ctx = await newContext();
+  const page = await newPage(ctx, 'protection');
+
+  let number = '';
+  await check('counter-trafficking cases outside the caseworker\'s cases are listed without a name', async () => {
+    await signIn(page, base, 'caseworker', accounts.get('caseworker').password);
+    await page.goto(`${base}/cases?programme=ct`);
+    const restricted = page.locator('#case-list tbody tr', { has: page.locator('.restricted-name') });
+    assert.ok((await restricted.count()) >= 1, 'some CT cases are outside the caseworker\'s cases');
+    number = (await restricted.first().locator('td').first().innerText()).trim();
+    assert.match(number, /^CT-\d{4}-\d{6}$/);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-list.png'), fullPage: true });
+    await restricted.first().locator('a').first().click();
+    await page.waitForLoadState('load');
+  });
+
+  await check('the case opens masked, without edit or stage buttons', async () => {
+    await page.locator('#need-to-know').waitFor();
+    assert.equal(await page.locator('#case-person').count(), 0);
+    assert.equal(await page.locator('#edit-case').count(), 0);
+    assert.equal(await page.locator('form.move').count(), 0);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-masked.png'), fullPage: true });
+  });
+
+  await check('breaking the glass with a reason shows who the case is about, for a time', async () => {
+    await page.locator('#need-to-know summary').click();
+    await page.locator('#glass-reason').fill(REASON);
+    await Promise.all([page.waitForURL(/\/cases\/[0-9a-f-]+$/), page.locator('#break-glass').click()]);
+    await page.locator('#glass-open').waitFor();
+    assert.match(await page.locator('#glass-open').innerText(), /Emergency access to this case until \d{4}-\d{2}-\d{2}/);
+    assert.ok((await page.locator('#case-person').innerText()).trim().length > 0, 'the person is named');
+    assert.equal(await page.locator('#need-to-know').count(), 0);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-glass-open.png'), fullPage: true });
+    await signOut(page, base);
+  });
+
+  await check('the focal point is told, reads the reason and marks it reviewed', async () => {
+    await signIn(page, base, 'dpo', accounts.get('dpo').password);
+    await page.locator('#glass-to-review').waitFor();
+    await page.locator('#glass-to-review a').click();
+    await page.waitForLoadState('load');
+    const row = page.locator('#grants tbody tr.unreviewed').first();
+    const text = await row.innerText();
+    assert.ok(text.includes(number) && text.includes(REASON) && text.includes('Demo Caseworker'), text);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-review.png'), fullPage: true });
+    await Promise.all([page.waitForURL(`${base}/data-protection`), row.getByRole('button', { name: 'Mark reviewed' }).click()]);
+    assert.equal(await page.locator('#grants tbody tr.unreviewed').count(), 0);
+    assert.match(await page.locator('#grants').innerText(), /Reviewed \d{4}-\d{2}-\d{2}/);
+    await signOut(page, base);
+  });
+
+  await check('the audit trail highlights the break-glass access', async () => {
+    await signIn(page, base, 'auditor', accounts.get('auditor').password);
+    await page.goto(`${base}/audit`);
+    const highlighted = page.locator('tr.break-glass');
+    assert.ok((await highlighted.count()) >= 1);
+    assert.match(await highlighted.first().innerText(), /case\.break_glass/);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-audit.png') });
+  });
+
+  assertNoProblems('need to know');
+}
+
+main('protection', run);
