@@ -2,6 +2,7 @@
 //! tokens and their digests, keyed hashes, the audit hash chain, and envelope encryption of
 //! personal data ([`envelope`]).
 
+pub mod archive;
 pub mod envelope;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -24,6 +25,8 @@ pub enum CryptoError {
     Decrypt,
     #[error("master key file {0}")]
     KeyFile(String),
+    #[error("{0}")]
+    Archive(String),
 }
 
 /// 32 bytes from the operating system's generator.

@@ -50,6 +50,8 @@ actions! {
     BreakGlass => "case.break_glass", false;
     BreakGlassReviewed => "case.break_glass_review", false;
     BreakGlassListed => "case.break_glass_list", true;
+    BackupCreated => "backup.create", false;
+    BackupRestored => "backup.restore", false;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

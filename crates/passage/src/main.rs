@@ -1,5 +1,6 @@
 //! `passage`: one binary to serve Passage, seed a demo, migrate, administer and verify.
 
+mod backup;
 mod config;
 mod matching;
 
@@ -73,6 +74,15 @@ enum Command {
     /// Work with XLSForm files, without a database.
     #[command(subcommand)]
     Forms(FormsCommand),
+    /// Write an encrypted, integrity-checked backup of the whole database (sealed for the
+    /// master key, which it does not contain).
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the database with a backup, after checking all of it (stop Passage first; a
+    /// SQLite file is kept aside). Needs the master key the backup was made with.
+    Restore { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -279,6 +289,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&config).await,
+        Command::Backup { out } => backup::backup(&config, &out).await,
+        Command::Restore { file } => backup::restore(&config, &file).await,
         Command::Admin(cmd) => admin(&config, cmd).await,
         Command::Match(command) => matching::run(command),
         Command::Forms(FormsCommand::Xform { file }) => print_xform(&file),

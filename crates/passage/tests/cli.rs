@@ -505,3 +505,119 @@ fn demo_serves_then_stops_gracefully_and_reuses_its_data() {
     assert_eq!(code, 0);
     assert!(out.contains("intact"));
 }
+
+#[tokio::test]
+async fn a_backup_restores_what_it_held_and_a_damaged_one_changes_nothing() {
+    let t = TestDb::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = || {
+        let mut c = passage();
+        c.arg("--data-dir")
+            .arg(dir.path())
+            .args(["--database-url", &url_of(&t)]);
+        c
+    };
+    let ok = |(code, out, err): (i32, String, String)| {
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    ok(run(cli().args([
+        "admin",
+        "create-org",
+        "--name",
+        "IOM Liberia",
+        "--kind",
+        "un_agency",
+        "--host",
+    ])));
+    ok(run(cli().args([
+        "admin",
+        "create-user",
+        "--username",
+        "kollie.w",
+        "--name",
+        "Demo Kollie (fictional)",
+        "--org",
+        "IOM Liberia",
+        "--role",
+        "caseworker",
+    ])));
+    // A device: a sealed record with its own data key.
+    ok(run(cli().args([
+        "admin",
+        "issue-device",
+        "--org",
+        "IOM Liberia",
+        "--username",
+        "kollie.w",
+        "--name",
+        "Tablet 7 (fictional)",
+    ])));
+    let archive = dir.path().join("passage.backup");
+    let out = ok(run(cli().args(["backup", "--out"]).arg(&archive)));
+    assert!(
+        out.contains("encrypted backup") && out.contains("sealed for master key"),
+        "{out}"
+    );
+    let bytes = std::fs::read(&archive).unwrap();
+    for plain in ["IOM Liberia", "kollie.w", "Demo Kollie", "Tablet 7"] {
+        assert!(
+            !bytes.windows(plain.len()).any(|w| w == plain.as_bytes()),
+            "{plain} is sealed"
+        );
+    }
+
+    // Changes after the backup.
+    ok(run(cli().args([
+        "admin",
+        "create-org",
+        "--name",
+        "Ministry of Labour",
+    ])));
+    let orgs = |c: &mut Command| ok(run(c.args(["admin", "list-users"])));
+    assert!(orgs(&mut cli()).contains("kollie.w"));
+
+    // A damaged copy, a copy for another key, or something else: refused, nothing replaced.
+    let damaged = dir.path().join("damaged.backup");
+    let mut altered = bytes.clone();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0x40;
+    std::fs::write(&damaged, &altered).unwrap();
+    let (code, _, err) = run(cli().arg("restore").arg(&damaged));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("damaged or was altered") && err.contains("nothing was restored"),
+        "{err}"
+    );
+    let other_key = dir.path().join("other.key");
+    ok(run(passage().args(["admin", "gen-key", "--out"]).arg(&other_key)));
+    let (code, _, err) = run(cli()
+        .arg("restore")
+        .arg(&archive)
+        .arg("--master-key-file")
+        .arg(&other_key));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("was sealed for master key") && err.contains("nothing was restored"),
+        "{err}"
+    );
+    let (code, _, err) = run(cli().arg("restore").arg(dir.path().join("other.key")));
+    assert_eq!(code, 1);
+    assert!(err.contains("not a Passage backup"), "{err}");
+    let (code, out, _) = run(cli().arg("check-config"));
+    assert_eq!(code, 0, "{out}");
+    let (_, audit, _) = run(cli().args(["audit", "verify"]));
+    assert!(audit.contains("audit chain intact"), "{audit}");
+
+    // The real one: the organisation made after it is gone, the rest is back and opens.
+    let out = ok(run(cli().arg("restore").arg(&archive)));
+    assert!(out.contains("restored the backup made"), "{out}");
+    let (code, out, err) = run(cli().args(["admin", "create-org", "--name", "Ministry of Labour"]));
+    assert_eq!(
+        code, 0,
+        "the organisation made after the backup is gone: {out}{err}"
+    );
+    assert!(orgs(&mut cli()).contains("kollie.w"));
+    let audit = ok(run(cli().args(["audit", "verify"])));
+    assert!(audit.contains("audit chain intact"), "{audit}");
+}

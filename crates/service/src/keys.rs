@@ -128,3 +128,29 @@ impl Passage {
         })
     }
 }
+
+impl Passage {
+    /// Record that the operator wrote a backup (a copy of everything leaves the database).
+    pub async fn record_backup(
+        &self,
+        ctx: &Ctx,
+        restored: bool,
+        created_at: &str,
+        bytes: u64,
+    ) -> Result<(), ServiceError> {
+        let action = if restored {
+            AuditAction::BackupRestored
+        } else {
+            AuditAction::BackupCreated
+        };
+        let event = self
+            .event(ctx, action, None)
+            .detail("created_at", created_at)
+            .detail("bytes", bytes)
+            .detail("master_key", self.master.fingerprint());
+        let mut tx = self.begin().await?;
+        audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -241,6 +241,46 @@ impl Db {
         }
     }
 
+    /// A consistent copy of a SQLite database in a new file (`VACUUM INTO`: safe while
+    /// Passage serves). PostgreSQL is copied with its own tools (`pg_dump`).
+    pub async fn snapshot_sqlite(&self, into: &Path) -> Result<(), StoreError> {
+        let Self::Sqlite(pool, _) = self else {
+            return Err(StoreError::Unavailable(
+                "a snapshot file is for SQLite; use pg_dump".into(),
+            ));
+        };
+        let path = into
+            .to_str()
+            .ok_or_else(|| StoreError::File(format!("{} is not a UTF-8 path", into.display())))?;
+        sqlx::query("vacuum into $1").bind(path).execute(pool).await?;
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` of a SQLite file, and whether it holds Passage's tables: a
+    /// restored file is checked before it replaces anything.
+    pub async fn check_sqlite_file(path: &Path) -> Result<(), StoreError> {
+        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (verdict,): (String,) = sqlx::query_as("pragma integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if verdict != "ok" {
+            return Err(StoreError::Corrupt(format!("integrity check: {verdict}")));
+        }
+        let (tables,): (i64,) =
+            sqlx::query_as("select count(*) from sqlite_master where type = 'table' and name in ('_sqlx_migrations', 'audit_events')")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if tables != 2 {
+            return Err(StoreError::Corrupt("not a Passage database".into()));
+        }
+        Ok(())
+    }
+
     /// Apply pending migrations (each in its own transaction).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
