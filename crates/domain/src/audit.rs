@@ -52,6 +52,8 @@ actions! {
     BreakGlassListed => "case.break_glass_list", true;
     BackupCreated => "backup.create", false;
     BackupRestored => "backup.restore", false;
+    RetentionScheduled => "retention.schedule", false;
+    RetentionShredded => "retention.shred", false;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

@@ -83,6 +83,31 @@ enum Command {
     /// Replace the database with a backup, after checking all of it (stop Passage first; a
     /// SQLite file is kept aside). Needs the master key the backup was made with.
     Restore { file: PathBuf },
+    /// Retention schedules, and crypto-shredding of closed cases past them.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RetentionCommand {
+    /// Each programme's schedule (years after closure).
+    Show,
+    /// Destroy the data keys of closed cases past their schedule, keeping the reporting
+    /// answers (Passage also does this once a day).
+    Run {
+        /// Only count what would be shredded.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Set a programme's schedule, or `--keep` to keep its cases.
+    Set {
+        #[arg(long)]
+        programme: String,
+        #[arg(long, conflicts_with = "keep", required_unless_present = "keep")]
+        years: Option<i64>,
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,6 +314,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&config).await,
+        Command::Retention(cmd) => retention(&config, cmd).await,
         Command::Backup { out } => backup::backup(&config, &out).await,
         Command::Restore { file } => backup::restore(&config, &file).await,
         Command::Admin(cmd) => admin(&config, cmd).await,
@@ -334,6 +360,43 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+async fn retention(config: &Config, cmd: RetentionCommand) -> Result<ExitCode> {
+    let svc = service(config).await?;
+    let ctx = Ctx::cli();
+    match cmd {
+        RetentionCommand::Show => {
+            for s in svc.retention_schedules().await? {
+                match s.years {
+                    Some(y) => println!("{:<10} {y} years after closure  ({})", s.programme, s.name),
+                    None => println!("{:<10} kept  ({})", s.programme, s.name),
+                }
+            }
+        }
+        RetentionCommand::Run { dry_run } => {
+            let report = svc.run_retention(&ctx, dry_run).await?;
+            let verb = if dry_run { "would shred" } else { "shredded" };
+            if report.cases.is_empty() {
+                println!("no closed case is past its programme's retention schedule");
+            }
+            for (programme, n) in &report.cases {
+                println!("{programme}: {verb} {n} closed case(s)");
+            }
+            if !dry_run && report.persons > 0 {
+                println!("and {} person(s) with no case left", report.persons);
+            }
+        }
+        RetentionCommand::Set { programme, years, .. } => {
+            svc.set_retention(&Actor::Operator, &ctx, &programme, years)
+                .await?;
+            match years {
+                Some(y) => println!("{programme}: closed cases are shredded {y} years after closure"),
+                None => println!("{programme}: closed cases are kept"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prepare the data dir, connect and migrate.
@@ -435,6 +498,27 @@ async fn serve(
             tick.tick().await;
             if let Err(e) = pruner.prune().await {
                 tracing::warn!(error = %e, "pruning sessions failed");
+            }
+        }
+    });
+
+    // Retention once a day (and at start): expired closed cases are crypto-shredded.
+    let keeper = svc.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+        loop {
+            tick.tick().await;
+            match keeper.run_retention(&Ctx::cli(), false).await {
+                Ok(r) if !r.cases.is_empty() => {
+                    let cases: u64 = r.cases.iter().map(|(_, n)| n).sum();
+                    tracing::info!(
+                        cases,
+                        persons = r.persons,
+                        "retention: shredded expired closed cases"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention run failed"),
             }
         }
     });

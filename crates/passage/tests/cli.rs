@@ -341,6 +341,26 @@ async fn administration_from_the_command_line() {
     let (code, out, _) = run(cli().args(["audit", "verify"]));
     assert_eq!(code, 0);
     assert!(out.contains("audit chain intact"), "{out}");
+
+    // Retention schedules: shown, set, and a run with nothing due.
+    let (code, out, _) = run(cli().args(["retention", "show"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ct") && out.contains("10 years after closure"),
+        "{out}"
+    );
+    let (code, out, err) = run(cli().args(["retention", "set", "--programme", "capacity", "--years", "3"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("capacity: closed cases are shredded 3 years after closure"),
+        "{out}"
+    );
+    let (code, _, err) = run(cli().args(["retention", "set", "--programme", "visa", "--years", "3"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("programme: is not a programme code"), "{err}");
+    let (code, out, _) = run(cli().args(["retention", "run", "--dry-run"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("no closed case is past"), "{out}");
     let (code, out, _) = run(cli().arg("check-config"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reachable"));

@@ -864,6 +864,8 @@ pub(crate) struct CaseOut {
     /// A counter-trafficking case outside the caller's cases: the person and every
     /// identifying answer are left out (`POST /cases/{id}/break-glass` in an emergency).
     identity_hidden: bool,
+    /// Closed and past its programme's retention schedule: only reporting answers are left.
+    shredded: bool,
     #[schema(value_type = Object)]
     answers: serde_json::Value,
 }
@@ -884,6 +886,7 @@ impl From<passage_service::CaseRecord> for CaseOut {
             due_on: c.due_on,
             closed: c.closed,
             identity_hidden: c.identity_hidden,
+            shredded: c.shredded,
             answers: passage_service::instance_to_json(&c.answers),
         }
     }

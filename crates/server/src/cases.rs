@@ -135,6 +135,8 @@ struct CasePage {
     identity_hidden: bool,
     /// When the reader's break-glass access to this case ends.
     glass_until: Option<String>,
+    /// Past its retention: only reporting answers are left.
+    shredded: bool,
 }
 
 #[derive(Template)]
@@ -530,7 +532,7 @@ pub(crate) async fn case_page(
     };
     let (_, edit) = passage_service::record_permissions(&case.programme);
     let hidden = case.identity_hidden;
-    let can_edit = !hidden && who.actor.authorize(edit, Scope::Org(case.owner_org)).is_ok();
+    let can_edit = !hidden && !case.shredded && who.actor.authorize(edit, Scope::Org(case.owner_org)).is_ok();
     let glass_until = svc
         .break_glass_until(&who.actor, id)
         .await?
@@ -777,6 +779,7 @@ pub(crate) async fn case_page(
             error,
             identity_hidden: hidden,
             glass_until,
+            shredded: case.shredded,
         },
     )
 }

@@ -39,6 +39,8 @@ pub struct CaseRecord {
     /// A need-to-know case outside the reader's cases: identifying answers and the person's
     /// name are left out.
     pub identity_hidden: bool,
+    /// Closed and past its programme's retention: only the reporting answers are left.
+    pub shredded: bool,
 }
 
 /// A case in a list: its number, stage and reporting answers only (nothing decrypted).
@@ -598,6 +600,13 @@ impl Passage {
         let stored = self.readable_case(actor, id).await?;
         let (_, edit) = record_permissions(&stored.programme);
         authorize(actor, edit, Scope::Org(stored.owner_org))?;
+        if stored.wrapped_key.is_none() {
+            return Err(InvalidValue::new(
+                "case",
+                "was closed long enough ago that its details were destroyed under the retention schedule; it can no longer be changed",
+            )
+            .into());
+        }
         self.require_identity(actor, &stored).await?;
         Ok(stored)
     }
@@ -1061,6 +1070,7 @@ fn record_of(s: StoredCase, answers: Instance) -> CaseRecord {
         assigned_to: s.assigned_to,
         due_on: s.due_on,
         closed: s.closed,
+        shredded: s.wrapped_key.is_none(),
         answers,
         identity_hidden: false,
     }

@@ -17,6 +17,7 @@ mod need_to_know;
 mod organisations;
 mod persons;
 mod reports;
+mod retention;
 mod screening;
 mod sessions;
 mod transfer;
@@ -65,6 +66,7 @@ pub use persons::{
     Identity, PERSON_FIELDS, PersonRecord, SimilarPerson, display_name, identity_of, name_tokens,
 };
 pub use reports::{GCM_REVIEW, MAX_NARRATIVE_CHARS, shown};
+pub use retention::{RetentionReport, Schedule};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use sessions::{Authenticated, NewSession};
 pub use transfer::{

@@ -157,6 +157,13 @@ impl Passage {
     ) -> Result<Timestamp, ServiceError> {
         let stored = self.readable_case(actor, case).await?;
         let user = actor.user_id().ok_or(ServiceError::Denied(Denied::Forbidden))?;
+        if stored.wrapped_key.is_none() {
+            return Err(InvalidValue::new(
+                "break glass",
+                "is not possible: this case's identity was destroyed under the retention schedule",
+            )
+            .into());
+        }
         if self.on_team(actor, &stored) {
             return Err(
                 InvalidValue::new("break glass", "is not needed: you are on this case's team").into(),
@@ -234,8 +241,14 @@ impl Passage {
                 let Some(case) = passage_store::cases::get(&mut c, g.case_id).await? else {
                     continue;
                 };
-                let key = self.case_key(&case)?;
-                let reason = key.open(case.id.as_bytes(), &format!("break-glass:{}", g.id), &g.reason)?;
+                let reason = match case.wrapped_key {
+                    Some(_) => self.case_key(&case)?.open(
+                        case.id.as_bytes(),
+                        &format!("break-glass:{}", g.id),
+                        &g.reason,
+                    )?,
+                    None => b"(destroyed with the case under the retention schedule)".to_vec(),
+                };
                 let user_name = passage_store::users::get(&mut c, g.user_id)
                     .await?
                     .map(|u| u.display_name.as_str().to_owned())

@@ -183,7 +183,7 @@ pub(crate) fn name_query(key: &SearchKey, text: &str) -> Vec<Vec<u8>> {
 }
 
 impl Passage {
-    fn seal_identity(
+    pub(crate) fn seal_identity(
         &self,
         key: &DataKey,
         id: uuid::Uuid,
@@ -269,7 +269,11 @@ impl Passage {
     ) -> Result<HashMap<uuid::Uuid, String>, ServiceError> {
         let mut out = HashMap::new();
         for p in persons::get_many(conn, ids).await? {
-            out.insert(p.id, display_name(&self.open_identity(&p)?));
+            // A person shredded under the retention schedule has no name left.
+            let name = display_name(&self.open_identity(&p)?);
+            if !name.is_empty() {
+                out.insert(p.id, name);
+            }
         }
         Ok(out)
     }

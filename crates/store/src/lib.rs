@@ -19,6 +19,7 @@ pub mod orgs;
 pub mod persons;
 pub mod places;
 pub mod reports;
+pub mod retention;
 pub mod screening;
 pub mod users;
 pub mod workflow;
