@@ -18,7 +18,8 @@
 //      then sees the referral accepted;
 //   6. caseworker registers the AVRR person again with a misspelt surname: before anything is
 //      saved the page shows the person already known, with reasons; choosing them links the case;
-//   7. no console errors / CSP violations anywhere. Screenshots go to ./screenshots/.
+//   7. no console errors / CSP violations anywhere, and none of the names typed in the server
+//      log. Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node casework.mjs
 //
@@ -30,10 +31,12 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
   SHOTS,
+  assertLogsClean,
   assertNoProblems,
   assertNotRefusedAsCrossSite,
   check,
   expectStatus,
+  forbidInLogs,
   log,
   main,
   newContext,
@@ -219,6 +222,8 @@ async function openCase(page, base, id, number) {
 
 async function run() {
   const { base, accounts } = await startDemoAndBrowser('casework');
+  // The names this run types pass through every kind of request; never into the log.
+  forbidInLogs(...PERSON_NAMES);
   for (const u of ['caseworker', 'manager', 'shelter.caseworker']) {
     assert.ok(accounts.get(u)?.password, `demo-accounts.txt has no ${u} account`);
   }
@@ -593,6 +598,7 @@ async function run() {
 
   await ctx.close();
   assertNoProblems('at the end');
+  await check('no name typed in this run appears in the server log', async () => assertLogsClean('case work'));
 }
 
 await main('casework', run);

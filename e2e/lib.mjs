@@ -80,6 +80,8 @@ export function startServer(dataDir, port) {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk) => {
       stderr.push(chunk);
+      // Every line is checked, not only the tail kept below.
+      for (const secret of forbiddenInLogs) if (chunk.includes(secret)) leakedToLogs.add(secret);
       // keep only the tail in memory: the server logs every request
       if (stderr.length > 2000) stderr.splice(0, stderr.length - 1000);
     });
@@ -89,6 +91,24 @@ export function startServer(dataDir, port) {
       finish(new Error(`passage exited early (code ${code}, signal ${signal})`));
     });
   });
+}
+
+// Personal values a test typed or read: none may ever reach the server's log.
+const forbiddenInLogs = new Set();
+const leakedToLogs = new Set();
+
+/** From now on, the server's log must never contain any of `values`. */
+export function forbidInLogs(...values) {
+  for (const v of values) if (v && v.length >= 4) forbiddenInLogs.add(v);
+}
+
+/** Fails (without quoting them) if any forbidden value appeared in the server's log. */
+export function assertLogsClean(where) {
+  // Chunks may split a value: the kept tail is searched whole as well.
+  const tail = server ? server.stderr.join('') : '';
+  for (const secret of forbiddenInLogs) if (tail.includes(secret)) leakedToLogs.add(secret);
+  assert.equal(leakedToLogs.size, 0, `${where}: ${leakedToLogs.size} personal value(s) appeared in the server log`);
+  assert.ok(forbiddenInLogs.size > 0, `${where}: the log check had nothing to look for`);
 }
 
 export async function stopServer() {

@@ -7,7 +7,8 @@
 //   2. they break the glass with a reason: the identity appears, with the time access ends;
 //   3. the data protection focal point is told on the home page, reads who, which case and
 //      why on the Data protection page, and marks it reviewed; the audit page highlights it;
-//   4. no console errors / CSP violations anywhere. Screenshots go to ./screenshots/.
+//   4. no console errors / CSP violations anywhere, and no name or reason in the server log.
+//      Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node protection.mjs
 //
@@ -15,7 +16,19 @@
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { SHOTS, assertNoProblems, check, main, newContext, newPage, signIn, signOut, startDemoAndBrowser } from './lib.mjs';
+import {
+  SHOTS,
+  assertLogsClean,
+  assertNoProblems,
+  check,
+  forbidInLogs,
+  main,
+  newContext,
+  newPage,
+  signIn,
+  signOut,
+  startDemoAndBrowser,
+} from './lib.mjs';
 
 const REASON = 'Shelter needs to confirm who arrives tonight; the case team cannot be reached';
 
@@ -23,6 +36,7 @@ async function run() {
   const { base, accounts } = await startDemoAndBrowser('protection');
   const ctx = await newContext();
   const page = await newPage(ctx, 'protection');
+  forbidInLogs(REASON);
 
   let number = '';
   await check('counter-trafficking cases outside the caseworker\'s cases are listed without a name', async () => {
@@ -51,7 +65,9 @@ async function run() {
     await Promise.all([page.waitForURL(/\/cases\/[0-9a-f-]+$/), page.locator('#break-glass').click()]);
     await page.locator('#glass-open').waitFor();
     assert.match(await page.locator('#glass-open').innerText(), /Emergency access to this case until \d{4}-\d{2}-\d{2}/);
-    assert.ok((await page.locator('#case-person').innerText()).trim().length > 0, 'the person is named');
+    const person = (await page.locator('#case-person').innerText()).trim();
+    assert.ok(person.length > 0, 'the person is named');
+    forbidInLogs(person, ...person.split(' ').filter((w) => w !== 'Demo'));
     assert.equal(await page.locator('#need-to-know').count(), 0);
     await page.screenshot({ path: path.join(SHOTS, 'protection-glass-open.png'), fullPage: true });
     await signOut(page, base);
@@ -82,6 +98,7 @@ async function run() {
   });
 
   assertNoProblems('need to know');
+  await check('no name or reason from this run appears in the server log', async () => assertLogsClean('need to know'));
 }
 
 main('protection', run);
