@@ -54,6 +54,7 @@ actions! {
     BackupRestored => "backup.restore", false;
     RetentionScheduled => "retention.schedule", false;
     RetentionShredded => "retention.shred", false;
+    CaseIntegrityFailed => "case.integrity_failed", false;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

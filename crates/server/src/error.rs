@@ -80,6 +80,14 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
                 "The database is not reachable; please try again shortly.".to_owned(),
             )
         }
+        ServiceError::Tampered => {
+            tracing::error!("sealed data failed its integrity check");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity",
+                capitalise(&e.to_string()) + ".",
+            )
+        }
         // Only raised at start; a request never sees it, but it is an internal matter if one did.
         ServiceError::WrongMasterKey { .. } | ServiceError::Internal(_) => {
             let cause = e.to_string();

@@ -647,7 +647,10 @@ impl Passage {
     pub async fn case(&self, actor: &Actor, ctx: &Ctx, id: uuid::Uuid) -> Result<CaseRecord, ServiceError> {
         let stored = self.readable_case(actor, id).await?;
         let (visible, by_grant) = self.identity_access(actor, &stored).await?;
-        let mut answers = self.open_answers(&stored)?;
+        let mut answers = match self.open_answers(&stored) {
+            Err(ServiceError::Tampered) => return Err(self.integrity_failure(ctx, actor, &stored).await),
+            other => other?,
+        };
         let person_name = match stored.person_id {
             Some(p) if visible => {
                 let mut pooled = self.db.acquire().await?;
@@ -673,6 +676,27 @@ impl Passage {
             identity_hidden: !visible,
             ..record_of(stored, answers)
         })
+    }
+
+    /// A case's sealed answers did not open: flag it and record the event (the reader gets
+    /// [`ServiceError::Tampered`], and the case is not served).
+    async fn integrity_failure(&self, ctx: &Ctx, actor: &Actor, stored: &StoredCase) -> ServiceError {
+        let event = self
+            .event(ctx, AuditAction::CaseIntegrityFailed, actor.user_id())
+            .org(Some(stored.owner_org))
+            .target("case", stored.id)
+            .outcome(passage_domain::Outcome::Failure);
+        let flagged = async {
+            let mut tx = self.begin().await?;
+            cases::flag_integrity_failure(&mut tx.conn(), stored.id, self.now()).await?;
+            audit::append(&mut tx.conn(), &event).await?;
+            tx.commit().await?;
+            Ok::<(), ServiceError>(())
+        };
+        match flagged.await {
+            Ok(()) => ServiceError::Tampered,
+            Err(e) => e,
+        }
     }
 
     /// Change a case's answers. `revision` is the revision the user started from: if someone

@@ -32,6 +32,9 @@ pub enum ServiceError {
     InvalidForm(Vec<passage_xlsform::FormError>),
     #[error("the indicator definitions are not valid: {0}")]
     Indicators(#[from] passage_indicators::DefinitionError),
+    /// Sealed data did not open: altered ciphertext, or a value copied from another record.
+    #[error("this record failed its integrity check and is not shown; the event is in the audit trail")]
+    Tampered,
     /// The key file is not the master key this database's keys are wrapped by.
     #[error(
         "wrong master key: this database's keys are wrapped by master key {expected}, but the key file given has fingerprint {found}; start with the right key file (nothing was changed)"
@@ -54,7 +57,10 @@ impl From<StoreError> for ServiceError {
 
 impl From<passage_crypto::CryptoError> for ServiceError {
     fn from(e: passage_crypto::CryptoError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            passage_crypto::CryptoError::Decrypt => Self::Tampered,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

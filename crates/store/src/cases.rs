@@ -552,3 +552,20 @@ pub async fn for_export(
     )?;
     Ok(rows.into_iter().map(StoredCase::from).collect())
 }
+
+/// Flag a case whose sealed answers did not open (the first time only).
+pub async fn flag_integrity_failure(
+    conn: &mut Conn<'_>,
+    case: Uuid,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query(
+            "update cases set integrity_failed_at = $2 where id = $1 and integrity_failed_at is null"
+        )
+        .bind(case)
+        .bind(at.micros())
+    )?;
+    Ok(())
+}
