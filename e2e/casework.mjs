@@ -446,6 +446,34 @@ async function run() {
     assertNoProblems('on the new CT case');
   });
 
+  await check('a referral naming the person is refused until they consent to sharing with the shelter', async () => {
+    const details = page.locator('#referrals details');
+    await details.locator('summary', { hasText: 'Refer to another organisation' }).click();
+    const form = details.locator('form.referral-form');
+    await form.locator('select[name="to"]').selectOption({ label: SHELTER });
+    await form.locator('select[name="service_type"]').selectOption({ label: 'Shelter and accommodation' });
+    await form.locator('input[name="fields"][value="prs_FirstName"]').check();
+    expectStatus(`${base}/cases/${ct.id}/referrals`, 422);
+    const res = await submit(page, form.getByRole('button', { name: 'Send referral' }));
+    assert.equal(res.status(), 422);
+    assert.match(await page.locator('p.error').first().innerText(), /not consented to sharing with this organisation/);
+    // The consent is recorded on the person's page, with its evidence.
+    await page.goto(`${base}/persons/${ct.personId}`);
+    assert.ok(await page.locator('#no-consent').isVisible());
+    await page.locator('#consents summary', { hasText: 'Record a consent' }).click();
+    const consent = page.locator('#consent-form');
+    await consent.locator('select[name="scope"]').selectOption('sharing');
+    await consent.locator('input[name="purpose"]').fill('Shelter and protection services');
+    await consent.getByLabel(SHELTER).check();
+    await consent.locator('input[name="evidence"]').fill('Signed form, witnessed');
+    const saved = await submit(page, consent.getByRole('button', { name: 'Record consent' }));
+    assert.equal(saved.status(), 303);
+    const row = await page.locator('#consent-list tbody tr').first().innerText();
+    assert.ok(row.includes(SHELTER) && row.includes('in force'), row);
+    await page.screenshot({ path: path.join(SHOTS, 'person-consent.png'), fullPage: true });
+    await page.goto(`${base}/cases/${ct.id}`);
+  });
+
   await check('caseworker refers the CT case to the shelter, sharing first name and sex', async () => {
     const details = page.locator('#referrals details');
     await details.locator('summary', { hasText: 'Refer to another organisation' }).click();

@@ -55,6 +55,8 @@ actions! {
     RetentionScheduled => "retention.schedule", false;
     RetentionShredded => "retention.shred", false;
     CaseIntegrityFailed => "case.integrity_failed", false;
+    ConsentRecorded => "consent.record", false;
+    ConsentWithdrawn => "consent.withdraw", false;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

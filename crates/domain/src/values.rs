@@ -170,12 +170,34 @@ impl Password {
         if distinct.len() < 5 {
             return Err(InvalidValue::new("password", "is too repetitive"));
         }
+        // NIST SP 800-63B: refuse values known from breaches, also with digits or symbols added.
+        let lowered = raw.to_lowercase();
+        let letters: String = lowered.chars().filter(|c| c.is_alphabetic()).collect();
+        if common_passwords().contains(lowered.as_str())
+            || (letters.chars().count() >= 4 && common_passwords().contains(letters.as_str()))
+        {
+            return Err(InvalidValue::new(
+                "password",
+                "is too common (it, or its letters, appear in lists of leaked passwords)",
+            ));
+        }
         Ok(Self(raw.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Leaked passwords Passage refuses (bundled; see `data/common-passwords.txt`).
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static LIST: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        include_str!("../data/common-passwords.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect()
+    })
 }
 
 /// What kind of body an organisation is; used for directory grouping and reporting.
@@ -236,6 +258,10 @@ mod tests {
         assert!(Password::parse("musu-is-my-name-1", &user).is_err());
         assert!(Password::parse("aaaaaaaaaaaaaaaa", &user).is_err());
         assert!(Password::parse("river-lantern-44-cassava", &user).is_ok());
+        for leaked in ["1qaz2wsx3edc", "Password2026!", "qwertyuiop123", "Dragon-1234567"] {
+            let err = Password::parse(leaked, &user).unwrap_err().to_string();
+            assert!(err.contains("too common"), "{leaked}: {err}");
+        }
         assert_eq!(
             format!(
                 "{:?}",

@@ -263,6 +263,8 @@ struct ReferralPage {
     requested: String,
     /// (label, value) of what the referring organisation shared.
     shared: Vec<(String, String)>,
+    /// The person's consent to share with the receiving organisation is withdrawn.
+    identity_withheld: bool,
     /// The case, for members of the referring organisation.
     case_link: Option<String>,
     can_answer: bool,
@@ -386,6 +388,7 @@ async fn referral_page(
             status: r.status.clone(),
             requested: r.requested_at.display_minutes(),
             shared,
+            identity_withheld: r.identity_withheld,
             case_link: sender.then(|| r.case_id.to_string()),
             can_answer: receiver && r.status == "requested",
             can_complete: receiver && r.status == "accepted",

@@ -27,6 +27,11 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/stage", post(move_stage))
         .route("/cases/{id}/break-glass", post(break_glass))
         .route("/persons/{id}", get(person))
+        .route("/persons/{id}/consents", post(record_consent))
+        .route(
+            "/persons/{id}/consents/{consent}/withdraw",
+            post(withdraw_consent),
+        )
 }
 
 pub(crate) fn parse_uuid(raw: &str) -> Result<uuid::Uuid, PageError> {
@@ -151,6 +156,23 @@ struct PersonPage {
     cases: Vec<CaseLine>,
     /// Programmes a new case may be registered in for this person: (code, name).
     programmes: Vec<(String, String)>,
+    /// (id, scope label, purpose, recipients, given on, withdrawn on, evidence)
+    consents: Vec<ConsentLine>,
+    /// Organisations a sharing consent may name: (id, name).
+    partners: Vec<(String, String)>,
+    can_edit: bool,
+    today: String,
+    error: Option<String>,
+}
+
+struct ConsentLine {
+    id: String,
+    scope: String,
+    purpose: String,
+    recipients: String,
+    given_on: String,
+    withdrawn_on: Option<String>,
+    evidence: String,
 }
 
 macro_rules! chrome_of {
@@ -882,8 +904,96 @@ async fn person(
     WebUser(who): WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let p = state.svc.person(&who.actor, &ctx, parse_uuid(&id)?).await?;
-    let programmes = programme_names(&state).await?;
+    person_page(&state, &ctx, &who, parse_uuid(&id)?, StatusCode::OK, None).await
+}
+
+async fn record_consent(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path(id): Path<String>,
+    axum::extract::RawForm(raw): axum::extract::RawForm,
+) -> Result<Response, PageError> {
+    let person = parse_uuid(&id)?;
+    // Recipients come as repeated fields.
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&raw).into_owned().collect();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let recipients = pairs
+        .iter()
+        .filter(|(k, _)| k == "recipients")
+        .map(|(_, v)| v.parse().map(OrgId::from_uuid))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| PageError::Service(ServiceError::NotFound))?;
+    let result = match time::Date::parse(
+        &get("given_on"),
+        &time::format_description::well_known::Iso8601::DATE,
+    ) {
+        Ok(given_on) => {
+            let new = passage_service::NewConsent {
+                scope: get("scope"),
+                purpose: get("purpose"),
+                recipients,
+                given_on,
+                evidence: Some(get("evidence")),
+            };
+            state
+                .svc
+                .record_consent(&who.actor, &ctx, person, &new)
+                .await
+                .map(|_| ())
+        }
+        Err(_) => Err(passage_domain::InvalidValue::new("given_on", "must be a date").into()),
+    };
+    after_person_change(&state, &ctx, &who, person, result).await
+}
+
+async fn withdraw_consent(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    WebUser(who): WebUser,
+    Path((id, consent)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let person = parse_uuid(&id)?;
+    let today = state.svc.today();
+    let result = state
+        .svc
+        .withdraw_consent(&who.actor, &ctx, person, parse_uuid(&consent)?, today)
+        .await;
+    after_person_change(&state, &ctx, &who, person, result).await
+}
+
+async fn after_person_change(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &Authenticated,
+    person: uuid::Uuid,
+    result: Result<(), ServiceError>,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/persons/{person}")).into_response()),
+        Err(e) => {
+            let (status, message) = crate::error::correctable(e)?;
+            person_page(state, ctx, who, person, status, Some(message)).await
+        }
+    }
+}
+
+async fn person_page(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    who: &Authenticated,
+    id: uuid::Uuid,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let p = state.svc.person(&who.actor, ctx, id).await?;
+    let programmes = programme_names(state).await?;
     let staff = state
         .svc
         .caseworkers(&who.actor, p.owner_org)
@@ -899,10 +1009,47 @@ async fn person(
         })
         .cloned()
         .collect();
+    let orgs = state.svc.organisations(&Actor::Operator).await?;
+    let org_name = |o: &OrgId| {
+        orgs.iter()
+            .find(|x| x.id == *o)
+            .map_or_else(String::new, |x| x.name.to_string())
+    };
+    let consents = state
+        .svc
+        .consents(&who.actor, p.id)
+        .await?
+        .into_iter()
+        .map(|c| ConsentLine {
+            id: c.id.to_string(),
+            scope: passage_service::CONSENT_SCOPES
+                .iter()
+                .find(|(s, _)| *s == c.scope)
+                .map_or(c.scope.clone(), |(_, l)| (*l).to_owned()),
+            purpose: c.purpose,
+            recipients: c.recipients.iter().map(org_name).collect::<Vec<_>>().join(", "),
+            given_on: c.given_on,
+            withdrawn_on: c.withdrawn_on,
+            evidence: c.evidence.unwrap_or_default(),
+        })
+        .collect();
+    let can_edit = who
+        .actor
+        .authorize(passage_domain::Permission::CasesEdit, Scope::Org(p.owner_org))
+        .is_ok();
     render_with(
-        StatusCode::OK,
+        status,
         &PersonPage {
-            c: Chrome::of(&who),
+            c: Chrome::of(who),
+            consents,
+            partners: orgs
+                .iter()
+                .filter(|o| o.id != p.owner_org)
+                .map(|o| (o.id.to_string(), o.name.to_string()))
+                .collect(),
+            can_edit,
+            today: today.clone(),
+            error,
             id: p.id.to_string(),
             org: p.owner_org.to_string(),
             name: passage_service::display_name(&p.identity),
@@ -910,7 +1057,7 @@ async fn person(
                 .iter()
                 .filter_map(|(k, label)| p.identity.get(*k).map(|v| (*label, v.clone())))
                 .collect(),
-            cases: case_lines(&state, p.cases, &programmes, &staff, &today).await?,
+            cases: case_lines(state, p.cases, &programmes, &staff, &today).await?,
             programmes: registrable,
         },
     )

@@ -105,6 +105,9 @@ pub struct ReferralRecord {
     pub responded_at: Option<Timestamp>,
     pub decline_reason: Option<String>,
     pub completed_at: Option<Timestamp>,
+    /// The person withdrew (or never gave) consent to share with the receiving organisation:
+    /// the identifying answers are not shown to it.
+    pub identity_withheld: bool,
 }
 
 /// One answer a referral shares, labelled as the case's form labels it (the receiving
@@ -134,6 +137,7 @@ fn referral_record(r: Referral, shared: Vec<SharedAnswer>) -> ReferralRecord {
         responded_at: r.responded_at,
         decline_reason: r.decline_reason,
         completed_at: r.completed_at,
+        identity_withheld: false,
     }
 }
 
@@ -473,6 +477,22 @@ impl Passage {
                 });
             }
         }
+        // Who the person is leaves the organisation only with their consent to share it there.
+        let identifying = shared.iter().any(|a| {
+            form.field(&a.field)
+                .is_some_and(|f| f.sensitivity == Some(passage_xlsform::Sensitivity::Identifying))
+        });
+        let consents = match stored.person_id {
+            Some(person) => self.may_share_with(person, to_org).await?,
+            None => false,
+        };
+        if identifying && !consents {
+            return Err(InvalidValue::new(
+                "fields",
+                "include who the person is, but they have not consented to sharing with this organisation: record their consent on their page, or share only answers that do not identify them",
+            )
+            .into());
+        }
         let id = uuid::Uuid::now_v7();
         let key = DataKey::generate()?;
         let referral = Referral {
@@ -542,14 +562,43 @@ impl Passage {
     ) -> Result<ReferralRecord, ServiceError> {
         let r = self.referral_for(actor, id, Permission::CasesView).await?;
         let key = DataKey::unwrap(&r.wrapped_key, &self.master, id.as_bytes())?;
-        let shared: Vec<SharedAnswer> =
+        let mut shared: Vec<SharedAnswer> =
             serde_json::from_slice(&key.open(id.as_bytes(), "shared", &r.shared)?).map_err(internal)?;
+        // On the receiving side, a withdrawn consent takes the identifying answers away at once.
+        let receiving = actor
+            .authorize(Permission::CasesView, Scope::Org(r.from_org))
+            .is_err();
+        let mut withheld = false;
+        if receiving {
+            let case = {
+                let mut pooled = self.db.acquire().await?;
+                passage_store::cases::get(&mut pooled.conn(), r.case_id).await?
+            };
+            if let Some(case) = case {
+                let form = self.form_model(case.form_version).await?;
+                let consents = match case.person_id {
+                    Some(person) => self.may_share_with(person, r.to_org).await?,
+                    None => false,
+                };
+                if !consents {
+                    let before = shared.len();
+                    shared.retain(|a| {
+                        form.field(&a.field)
+                            .is_none_or(|f| f.sensitivity != Some(passage_xlsform::Sensitivity::Identifying))
+                    });
+                    withheld = shared.len() < before;
+                }
+            }
+        }
         let event = self
             .event(ctx, AuditAction::ReferralViewed, actor.user_id())
             .org(actor_org(actor, &r))
             .target("referral", id);
         self.audit_read(&event).await?;
-        Ok(referral_record(r, shared))
+        Ok(ReferralRecord {
+            identity_withheld: withheld,
+            ..referral_record(r, shared)
+        })
     }
 
     /// A referral the actor's organisation is party to, with `permission` there.

@@ -7,6 +7,7 @@ mod activity;
 mod audit_trail;
 mod cases;
 mod collection;
+mod consent;
 mod duplicates;
 mod error;
 mod forms;
@@ -38,6 +39,7 @@ pub use collection::{
     CollectionForm, CollectionKeyInfo, Collector, DeviceInfo, IssuedDevice, MAX_SUBMISSION_BYTES, REALM,
     Receipt, SubmissionSummary, Upload, UploadedFile,
 };
+pub use consent::{CONSENT_SCOPES, ConsentRecord, NewConsent};
 pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::{FormMedia, MAX_FORM_MEDIA_BYTES, ProgrammeForm};

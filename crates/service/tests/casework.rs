@@ -487,6 +487,28 @@ async fn a_referral_shares_only_what_was_chosen_and_the_receiver_answers_it() {
         .await
         .unwrap();
     let fields = vec!["given_name".to_owned(), "sex".to_owned()];
+    // Who the person is is shared only with their consent to share with the shelter.
+    let refused = w
+        .svc
+        .refer_case(&cw.actor, &web(), case.id, shelter_org, "shelter", &fields)
+        .await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Invalid(e)) if e.to_string().contains("consented")),
+        "{refused:?}"
+    );
+    let person = case.person_id.unwrap();
+    let consent = passage_service::NewConsent {
+        scope: "sharing".into(),
+        purpose: "Shelter and protection services".into(),
+        recipients: vec![shelter_org],
+        given_on: w.svc.today(),
+        evidence: Some("Signed consent form, witnessed by the caseworker".into()),
+    };
+    let consent_id = w
+        .svc
+        .record_consent(&cw.actor, &web(), person, &consent)
+        .await
+        .unwrap();
     let id = w
         .svc
         .refer_case(&cw.actor, &web(), case.id, shelter_org, "shelter", &fields)
@@ -511,10 +533,51 @@ async fn a_referral_shares_only_what_was_chosen_and_the_receiver_answers_it() {
         [("Given name", "Musu"), ("Sex", "Female")],
         "labelled as the form labels them"
     );
+    assert!(!r.identity_withheld);
     assert!(matches!(
         w.svc.case(&shelter.actor, &web(), case.id).await,
         Err(ServiceError::NotFound)
     ));
+    // A withdrawal stops the sharing at once: the shelter no longer sees the name; the
+    // referring organisation still sees what it shared.
+    w.svc
+        .withdraw_consent(&cw.actor, &web(), person, consent_id, w.svc.today())
+        .await
+        .unwrap();
+    let r = w.svc.referral(&shelter.actor, &web(), id).await.unwrap();
+    assert!(r.identity_withheld);
+    assert_eq!(
+        r.shared.iter().map(|a| a.label.as_str()).collect::<Vec<_>>(),
+        ["Sex"]
+    );
+    assert_eq!(
+        w.svc.referral(&cw.actor, &web(), id).await.unwrap().shared.len(),
+        2
+    );
+    let listed = w.svc.consents(&cw.actor, person).await.unwrap();
+    assert_eq!(listed[0].withdrawn_on, Some(w.svc.today().to_string()));
+    assert_eq!(
+        listed[0].evidence.as_deref(),
+        Some("Signed consent form, witnessed by the caseworker")
+    );
+    assert!(matches!(
+        w.svc
+            .withdraw_consent(&cw.actor, &web(), person, consent_id, w.svc.today())
+            .await,
+        Err(ServiceError::Conflict(_))
+    ));
+    // Non-identifying answers need no consent.
+    w.svc
+        .refer_case(
+            &cw.actor,
+            &web(),
+            case.id,
+            shelter_org,
+            "medical",
+            &["sex".to_owned()],
+        )
+        .await
+        .unwrap();
     // An organisation party to nothing sees nothing.
     let partner = w.sign_in("partner").await;
     assert!(w.svc.referral(&partner.actor, &web(), id).await.is_err());
@@ -568,6 +631,8 @@ async fn a_referral_shares_only_what_was_chosen_and_the_receiver_answers_it() {
     ));
     let actions = audit_actions(&w).await;
     for a in [
+        "consent.record",
+        "consent.withdraw",
         "referral.request",
         "referral.respond",
         "referral.complete",

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod break_glass;
 pub mod cases;
 pub mod collection;
+pub mod consent;
 pub mod facts;
 pub mod forms;
 pub mod frameworks;
