@@ -57,6 +57,8 @@ actions! {
     CaseIntegrityFailed => "case.integrity_failed", false;
     ConsentRecorded => "consent.record", false;
     ConsentWithdrawn => "consent.withdraw", false;
+    PersonAccessReport => "person.access_report", true;
+    SubjectAccessExported => "person.subject_access", true;
     CaseRegistered => "case.register", false;
     CaseViewed => "case.view", true;
     CasesListed => "case.list", true;

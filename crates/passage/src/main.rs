@@ -189,6 +189,24 @@ enum Admin {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Everything held about one person (their identity, consents, cases with every answer,
+    /// notes and documents, referrals, and who accessed them) as JSON, for their subject access
+    /// request; audited. Give the person's id or one of their case numbers.
+    SubjectAccess {
+        #[arg(long, conflicts_with = "case", required_unless_present = "case")]
+        person: Option<String>,
+        #[arg(long)]
+        case: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Who read or changed a person and their cases, newest first; audited.
+    AccessReport {
+        #[arg(long, conflicts_with = "case", required_unless_present = "case")]
+        person: Option<String>,
+        #[arg(long)]
+        case: Option<String>,
+    },
     /// Re-wrap every record's data key under a new master key (made with `gen-key`), in one
     /// transaction; the data is not touched. Stop Passage first. The new key then takes the
     /// master key file's place and the previous key is kept beside it, named by fingerprint.
@@ -359,6 +377,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+/// A person given by id, or by the number of one of their cases.
+async fn person_arg(svc: &Passage, person: Option<String>, case: Option<String>) -> Result<uuid::Uuid> {
+    match (person, case) {
+        (Some(p), _) => p.parse().context("--person is not a person id"),
+        (None, Some(number)) => svc
+            .person_of_case_number(&number)
+            .await
+            .with_context(|| format!("no person is known by case {number}")),
+        (None, None) => bail!("give --person or --case"),
     }
 }
 
@@ -730,6 +760,30 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
     let svc = service(config).await?;
     let (operator, ctx) = (Actor::Operator, Ctx::cli());
     match cmd {
+        Admin::SubjectAccess { person, case, out } => {
+            let person = person_arg(&svc, person, case).await?;
+            let export = svc.subject_access_export(&operator, &ctx, person).await?;
+            write_private(&out, &serde_json::to_string_pretty(&export)?)?;
+            println!("wrote everything held about person {person} to {}", out.display());
+        }
+        Admin::AccessReport { person, case } => {
+            let person = person_arg(&svc, person, case).await?;
+            let users = svc.users(&operator, &ctx).await?;
+            for e in svc.person_access_report(&operator, &ctx, person).await? {
+                let by = e
+                    .actor
+                    .and_then(|u| users.iter().find(|m| m.user.id == u))
+                    .map_or("operator".to_owned(), |m| m.user.username.to_string());
+                println!(
+                    "{}  {:<24} {:<20} {} {}",
+                    e.at,
+                    e.action,
+                    by,
+                    e.target_type.unwrap_or_default(),
+                    e.target_id.unwrap_or_default()
+                );
+            }
+        }
         Admin::RotateMasterKey { new_key } => {
             let new = passage_service::MasterKey::read(&new_key)?;
             let done = svc.rotate_master_key(&ctx, &new).await?;

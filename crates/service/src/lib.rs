@@ -21,6 +21,7 @@ mod reports;
 mod retention;
 mod screening;
 mod sessions;
+mod subject_access;
 mod transfer;
 mod workflow;
 

@@ -195,3 +195,23 @@ pub async fn count_since(
         fetch_one
     )?)
 }
+
+/// Events about one target (e.g. `case`, its id), newest first.
+pub async fn for_target(
+    conn: &mut Conn<'_>,
+    target_type: &str,
+    target_id: &str,
+    limit: i64,
+) -> Result<Vec<ChainedEvent>, StoreError> {
+    let rows: Vec<EventRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, EventRow>(select_event!(
+            " where target_type = $1 and target_id = $2 order by seq desc limit $3"
+        ))
+        .bind(target_type)
+        .bind(target_id)
+        .bind(limit),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(ChainedEvent::from).collect())
+}

@@ -569,3 +569,13 @@ pub async fn flag_integrity_failure(
     )?;
     Ok(())
 }
+
+/// A case by its number (`CT-2026-000123`).
+pub async fn by_number(conn: &mut Conn<'_>, number: &str) -> Result<Option<StoredCase>, StoreError> {
+    let row: Option<Row> = on_conn!(
+        conn,
+        sqlx::query_as::<_, Row>(select_case!(" where number = $1")).bind(number),
+        fetch_optional
+    )?;
+    Ok(row.map(StoredCase::from))
+}
