@@ -6,7 +6,8 @@
 //      ("Restricted"); opening one shows the case masked, with no way to change it;
 //   2. they break the glass with a reason: the identity appears, with the time access ends;
 //   3. the data protection focal point is told on the home page, reads who, which case and
-//      why on the Data protection page, and marks it reviewed; the audit page highlights it;
+//      why on the Data protection page, and marks it reviewed; from the case number they see
+//      who accessed the person; the audit page highlights the access;
 //   4. no console errors / CSP violations anywhere, and no name or reason in the server log.
 //      Screenshots go to ./screenshots/.
 //
@@ -85,6 +86,14 @@ async function run() {
     await Promise.all([page.waitForURL(`${base}/data-protection`), row.getByRole('button', { name: 'Mark reviewed' }).click()]);
     assert.equal(await page.locator('#grants tbody tr.unreviewed').count(), 0);
     assert.match(await page.locator('#grants').innerText(), /Reviewed \d{4}-\d{2}-\d{2}/);
+  });
+
+  await check('the focal point sees who accessed the person of that case', async () => {
+    await page.locator('#subject-access input[name="case_number"]').fill(number);
+    await Promise.all([page.waitForURL(`${base}/data-protection/subject`), page.getByRole('button', { name: 'Who accessed them' }).click()]);
+    const report = await page.locator('#access-report').innerText();
+    assert.ok(report.includes('case.break_glass') && report.includes('case.view') && report.includes('Demo Caseworker'), report);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-access-report.png'), fullPage: true });
     await signOut(page, base);
   });
 

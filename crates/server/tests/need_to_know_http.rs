@@ -115,3 +115,83 @@ async fn a_caseworker_breaks_the_glass_and_the_focal_point_reviews_it() {
     let denied = a.get("/data-protection", Some(&cookie)).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_focal_point_answers_a_subject_access_request_from_a_case_number() {
+    let a = App::new().await;
+    let (_, form) = a.svc.current_form("avrr").await.unwrap();
+    let answers = passage_xlsform::fill::fill(&form, &mut Seed::new(3), a.svc.today()).unwrap();
+    let case = a
+        .svc
+        .register_case(&Actor::Operator, &Ctx::cli(), "avrr", a.host().await, &answers)
+        .await
+        .unwrap();
+    let name = a
+        .svc
+        .case(&Actor::Operator, &Ctx::cli(), case.id)
+        .await
+        .unwrap()
+        .person_name
+        .unwrap();
+    let (dpo, csrf) = a.sign_in("dpo").await;
+    let report = a
+        .post_form(
+            "/data-protection/subject",
+            Some(&dpo),
+            &format!("csrf_token={csrf}&case_number={}", case.number),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert!(
+        report.body.contains("id=\"access-report\"") && report.body.contains("case.register"),
+        "{}",
+        report.body
+    );
+    let export = a
+        .post_form(
+            "/data-protection/subject/export",
+            Some(&dpo),
+            &format!("csrf_token={csrf}&case_number={}", case.number.to_lowercase()),
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(
+        export.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(export.json()["cases"][0]["number"], case.number.as_str());
+    assert!(export.body.contains(name.rsplit(' ').next().unwrap()));
+    let unknown = a
+        .post_form(
+            "/data-protection/subject",
+            Some(&dpo),
+            &format!("csrf_token={csrf}&case_number=CT-1999-000001"),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(unknown.body.contains("No person is known by that case number"));
+    // A caseworker may not answer subject access requests.
+    let (cw, cw_csrf) = a.sign_in("caseworker").await;
+    let denied = a
+        .post_form(
+            "/data-protection/subject/export",
+            Some(&cw),
+            &format!("csrf_token={cw_csrf}&case_number={}", case.number),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let probe = a
+        .post_form(
+            "/data-protection/subject",
+            Some(&cw),
+            &format!("csrf_token={cw_csrf}&case_number=CT-1999-000001"),
+        )
+        .await;
+    assert_eq!(
+        probe.status,
+        StatusCode::FORBIDDEN,
+        "no telling which numbers exist"
+    );
+}
