@@ -132,6 +132,11 @@ impl Passage {
                 return Err(ServiceError::Conflict("a merge of this person"));
             }
         }
+        drop(pooled);
+        // Merging someone known only through need-to-know cases would reveal them.
+        if !self.hidden_persons(actor, &[a, b]).await?.is_empty() {
+            return Err(ServiceError::Denied(passage_domain::Denied::NeedToKnow));
+        }
         Ok(pa.owner_org)
     }
 

@@ -32,6 +32,12 @@ async fn colleague(w: &World, svc: &Passage) -> Authenticated {
     svc.authenticate_session(&s.token).await.unwrap()
 }
 
+/// A generated AVRR record (it names a fictional person).
+async fn avrr_answers(w: &World) -> passage_service::Instance {
+    let (_, form) = w.svc.current_form("avrr").await.unwrap();
+    passage_xlsform::fill::fill(&form, &mut passage_xlsform::fill::Seed::new(3), w.svc.today()).unwrap()
+}
+
 fn need_to_know<T: std::fmt::Debug>(r: Result<T, ServiceError>) {
     assert!(
         matches!(r, Err(ServiceError::Denied(Denied::NeedToKnow))),
@@ -133,6 +139,22 @@ async fn counter_trafficking_identities_are_for_the_case_team_or_behind_the_glas
             .unwrap()
             .len(),
         1
+    );
+    // Nor can they merge the person into someone else (that would reveal them).
+    let avrr = w
+        .svc
+        .register_case(&other.actor, &web(), "avrr", w.iom, &avrr_answers(&w).await)
+        .await
+        .unwrap();
+    need_to_know(
+        w.svc
+            .merge_persons(
+                &other.actor,
+                &web(),
+                avrr.person_id.unwrap(),
+                case.person_id.unwrap(),
+            )
+            .await,
     );
     let (_, _, csv) = w
         .svc
