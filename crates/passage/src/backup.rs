@@ -89,8 +89,7 @@ pub async fn backup(config: &Config, out: &Path) -> Result<ExitCode> {
     match &config.database {
         DbTarget::SqliteFile(db) => {
             let snapshot = TempFile::beside(db, "snapshot");
-            let db_handle = crate::open(config).await?;
-            db_handle.snapshot_sqlite(&snapshot.0).await?;
+            svc.db().snapshot_sqlite(&snapshot.0).await?;
             let mut f = std::fs::File::open(&snapshot.0)?;
             std::io::copy(&mut f, &mut writer).context("writing the backup")?;
         }

@@ -964,10 +964,13 @@ impl Passage {
             limit: i64::from(page_size),
             offset: i64::from(page - 1) * i64::from(page_size),
         };
-        let grants = self.grants_of(actor).await?;
-        let (rows, total, names) = {
+        let (mut rows, mut total) = {
             let mut pooled = self.db.acquire().await?;
-            let (mut rows, mut total) = cases::search(&mut pooled.conn(), &filter).await?;
+            cases::search(&mut pooled.conn(), &filter).await?
+        };
+        let grants = self.grants_of(actor, &rows).await?;
+        let names = {
+            let mut pooled = self.db.acquire().await?;
             if q.name.is_some() {
                 // A name must not lead to a need-to-know case outside the reader's cases.
                 let before = rows.len();
@@ -979,8 +982,7 @@ impl Passage {
                 .filter(|c| self.identity_visible(actor, &grants, c))
                 .filter_map(|c| c.person_id)
                 .collect();
-            let names = self.person_names(&mut pooled.conn(), &people).await?;
-            (rows, total, names)
+            self.person_names(&mut pooled.conn(), &people).await?
         };
         let used: Vec<&str> = [
             ("programme", q.programme.is_some()),

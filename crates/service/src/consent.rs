@@ -60,7 +60,7 @@ impl Passage {
         authorize(actor, permission, Scope::Org(p.owner_org))?;
         let cases = passage_store::cases::of_person(&mut pooled.conn(), person).await?;
         drop(pooled);
-        if self.hides_person(actor, &self.grants_of(actor).await?, &cases) {
+        if self.hides_person(actor, &self.grants_of(actor, &cases).await?, &cases) {
             return Err(ServiceError::Denied(Denied::NeedToKnow));
         }
         Ok(p)

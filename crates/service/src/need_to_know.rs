@@ -61,11 +61,19 @@ impl Passage {
         self.reference.need_to_know.contains(programme)
     }
 
-    /// The actor's live break-glass grants.
-    pub(crate) async fn grants_of(&self, actor: &Actor) -> Result<Grants, ServiceError> {
+    /// The actor's live break-glass grants that matter for `cases`: none are read when the
+    /// actor is on every one's team (the usual case, so lists pay no extra query).
+    pub(crate) async fn grants_of(
+        &self,
+        actor: &Actor,
+        cases: &[StoredCase],
+    ) -> Result<Grants, ServiceError> {
         let Some(user) = actor.user_id() else {
             return Ok(Grants(HashSet::new()));
         };
+        if cases.iter().all(|c| self.on_team(actor, c)) {
+            return Ok(Grants(HashSet::new()));
+        }
         let mut pooled = self.db.acquire().await?;
         let open = break_glass::open_cases(&mut pooled.conn(), user, self.now()).await?;
         Ok(Grants(open.into_iter().collect()))
@@ -109,11 +117,20 @@ impl Passage {
         if self.reference.need_to_know.is_empty() || ids.is_empty() {
             return Ok(out);
         }
-        let grants = self.grants_of(actor).await?;
-        let mut pooled = self.db.acquire().await?;
-        for id in ids {
-            let cases = passage_store::cases::of_person(&mut pooled.conn(), *id).await?;
-            if self.hides_person(actor, &grants, &cases) {
+        let mut theirs = Vec::with_capacity(ids.len());
+        {
+            let mut pooled = self.db.acquire().await?;
+            for id in ids {
+                theirs.push((
+                    *id,
+                    passage_store::cases::of_person(&mut pooled.conn(), *id).await?,
+                ));
+            }
+        }
+        let all: Vec<StoredCase> = theirs.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+        let grants = self.grants_of(actor, &all).await?;
+        for (id, cases) in &theirs {
+            if self.hides_person(actor, &grants, cases) {
                 out.insert(*id);
             }
         }
@@ -129,8 +146,11 @@ impl Passage {
         if self.on_team(actor, case) {
             return Ok((true, false));
         }
-        let grants = self.grants_of(actor).await?;
-        let by_grant = grants.0.contains(&case.id);
+        let by_grant = self
+            .grants_of(actor, std::slice::from_ref(case))
+            .await?
+            .0
+            .contains(&case.id);
         Ok((by_grant, by_grant))
     }
 

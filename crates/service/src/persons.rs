@@ -371,7 +371,7 @@ impl Passage {
         let identity = self.open_identity(&stored)?;
         let name = display_name(&identity);
         let all = cases::of_person(&mut pooled.conn(), id).await?;
-        let grants = self.grants_of(actor).await?;
+        let grants = self.grants_of(actor, &all).await?;
         if self.hides_person(actor, &grants, &all) {
             return Err(ServiceError::Denied(passage_domain::Denied::NeedToKnow));
         }

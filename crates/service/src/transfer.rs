@@ -869,7 +869,7 @@ impl Passage {
                 }))
                 .collect::<Vec<_>>(),
         );
-        let grants = self.grants_of(actor).await?;
+        let grants = self.grants_of(actor, &stored).await?;
         for case in &stored {
             let answers = if protected {
                 let mut answers = self.open_answers(case)?;
