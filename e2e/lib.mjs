@@ -9,6 +9,7 @@
 //   SMOKE_DEBUG=1 or E2E_DEBUG=1  print every console error the pages log, allowed or not
 
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -256,6 +257,12 @@ export function assertNoProblems(where) {
   assert.deepEqual(problems, [], `console errors / CSP violations / failed requests ${where}:\n  ${problems.join('\n  ')}`);
 }
 
+/**
+ * Signs in through the form. Where the user's role requires two-step verification, it goes on
+ * like the user would: the first time it reads the key the set-up page shows (as a phone's
+ * authenticator app would scan it), then types the app's current code. Returns the password
+ * POST's response.
+ */
 export async function signIn(page, base, username, password) {
   await page.goto(`${base}/login`);
   await page.locator('input[name="username"]').fill(username);
@@ -266,7 +273,65 @@ export async function signIn(page, base, username, password) {
   ]);
   await page.waitForLoadState('load');
   await assertNotRefusedAsCrossSite(page, res);
+  if (new URL(page.url()).pathname === '/login/second-factor') {
+    await answerSecondFactor(page, base, username);
+  }
   return res;
+}
+
+/** The demo users' authenticator apps: username -> { secret, lastStep }. */
+export const phones = new Map();
+
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of text.replace(/\s+/g, '').toUpperCase()) {
+    const v = alphabet.indexOf(ch);
+    assert.ok(v >= 0, `not base32: ${ch}`);
+    bits += v.toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238 (HMAC-SHA-1, 6 digits, 30 s), as authenticator apps compute it. */
+export function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = crypto.createHmac('sha1', secret).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, '0');
+}
+
+/** The next code Passage has not seen yet (it refuses a code twice), waiting if need be. */
+async function nextCode(username) {
+  const phone = phones.get(username);
+  assert.ok(phone, `${username} has no authenticator set up`);
+  for (;;) {
+    const now = Date.now() / 1000;
+    const current = Math.floor(now / 30);
+    const step = Math.max(phone.lastStep + 1, current);
+    if (step <= current + 1) {
+      phone.lastStep = step;
+      return totp(phone.secret, step);
+    }
+    await new Promise((r) => setTimeout(r, ((step - 1) * 30 - now) * 1000 + 200));
+  }
+}
+
+export async function answerSecondFactor(page, base, username) {
+  const key = page.locator('[data-totp-secret]');
+  if (await key.count()) phones.set(username, { secret: base32Decode(await key.innerText()), lastStep: 0 });
+  await page.locator('input[name="code"]').fill(await nextCode(username));
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${base}/login/second-factor` && r.request().method() === 'POST'),
+    page.locator('main form button[type="submit"]').click(),
+  ]);
+  await page.waitForLoadState('load');
+  await assertNotRefusedAsCrossSite(page, res);
+  assert.equal(res.status(), 303, `the second factor for ${username} answered ${res.status()}`);
 }
 
 /** Presses "Sign out" in the page header and waits for the sign-in page. */

@@ -8,7 +8,9 @@
 //   3. the data protection focal point is told on the home page, reads who, which case and
 //      why on the Data protection page, and marks it reviewed; from the case number they see
 //      who accessed the person; the audit page highlights the access;
-//   4. no console errors / CSP violations anywhere, and no name or reason in the server log.
+//   4. signing in, the caseworker (whose role requires it) sets up two-step verification from
+//      the QR code's key; a wrong code is refused; the account page says it is on;
+//   5. no console errors / CSP violations anywhere, and no name or reason in the server log.
 //      Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node protection.mjs
@@ -19,9 +21,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
   SHOTS,
+  answerSecondFactor,
   assertLogsClean,
   assertNoProblems,
   check,
+  expectStatus,
   forbidInLogs,
   main,
   newContext,
@@ -39,9 +43,29 @@ async function run() {
   const page = await newPage(ctx, 'protection');
   forbidInLogs(REASON);
 
+  await check('the caseworker sets up two-step verification at first sign-in; a wrong code is refused', async () => {
+    await page.goto(`${base}/login`);
+    await page.locator('input[name="username"]').fill('caseworker');
+    await page.locator('input[name="password"]').fill(accounts.get('caseworker').password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/login/second-factor`);
+    await page.locator('.qr svg').waitFor();
+    assert.match(await page.locator('[data-totp-secret]').innerText(), /^[A-Z2-7]{4}( [A-Z2-7]{4})+$/);
+    await page.screenshot({ path: path.join(SHOTS, 'protection-second-factor.png'), fullPage: true });
+    await page.goto(`${base}/cases`);
+    assert.equal(new URL(page.url()).pathname, '/login/second-factor', 'nothing opens before the code');
+    expectStatus(`${base}/login/second-factor`, 422);
+    await page.locator('input[name="code"]').fill('000000');
+    await page.locator('main form button[type="submit"]').click();
+    await page.waitForLoadState('load');
+    assert.match(await page.locator('[role="alert"]').innerText(), /not the current code/);
+    await answerSecondFactor(page, base, 'caseworker');
+    await page.goto(`${base}/account`);
+    assert.match(await page.locator('#second-factor-state').innerText(), /^On/);
+  });
+
   let number = '';
   await check('counter-trafficking cases outside the caseworker\'s cases are listed without a name', async () => {
-    await signIn(page, base, 'caseworker', accounts.get('caseworker').password);
     await page.goto(`${base}/cases?programme=ct`);
     const restricted = page.locator('#case-list tbody tr', { has: page.locator('.restricted-name') });
     assert.ok((await restricted.count()) >= 1, 'some CT cases are outside the caseworker\'s cases');

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod envelope;
+pub mod totp;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};

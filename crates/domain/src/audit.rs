@@ -33,6 +33,10 @@ actions! {
     LoginThrottled => "auth.login_throttled", false;
     Logout => "auth.logout", false;
     LogoutEverywhere => "auth.logout_everywhere", false;
+    SecondFactorEnrolled => "auth.second_factor_enrol", false;
+    SecondFactorVerified => "auth.second_factor", false;
+    SecondFactorFailed => "auth.second_factor_failed", false;
+    SecondFactorReset => "auth.second_factor_reset", false;
     OrgCreated => "org.create", false;
     UserCreated => "user.create", false;
     UserPasswordReset => "user.password_reset", false;

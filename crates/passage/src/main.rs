@@ -182,6 +182,12 @@ enum Admin {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove a user's two-step verification (a lost phone) and end their sessions; they set
+    /// up a new authenticator at their next sign-in.
+    ResetSecondFactor {
+        #[arg(long)]
+        username: String,
+    },
     /// List accounts with their organisations and roles.
     ListUsers,
     /// Write a new master key file (never replaces an existing one).
@@ -857,6 +863,16 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
             println!(
                 "Issued {} to {username} in {} (shown once):\n  server URL path: /key/{}\n  or Digest: username {} password {}",
                 issued.device.name, org.name, issued.token, issued.device.digest_username, issued.password
+            );
+        }
+        Admin::ResetSecondFactor { username } => {
+            let user = svc
+                .reset_second_factor(&operator, &ctx, &username)
+                .await
+                .context("user")?;
+            println!(
+                "two-step verification removed for {}; their sessions have ended",
+                user.username
             );
         }
         Admin::ResetPassword {

@@ -282,6 +282,16 @@ async fn administration_from_the_command_line() {
     assert_eq!(code, 1);
     assert!(err.contains("user: not found"), "{err}");
 
+    let (code, out, _) = run(cli().args(["admin", "reset-second-factor", "--username", "border.one"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("two-step verification removed for border.one"),
+        "{out}"
+    );
+    let (code, _, err) = run(cli().args(["admin", "reset-second-factor", "--username", "nobody"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("user: not found"), "{err}");
+
     let (code, out, _) = run(cli().args(["admin", "list-users"]));
     assert_eq!(code, 0);
     assert!(out.contains("musu.k") && out.contains("border_officer"));

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use passage_domain::Channel;
-use passage_service::{Authenticated, Ctx, ServiceError};
+use passage_service::{Authenticated, Ctx, PendingSignIn, ServiceError};
 use std::net::SocketAddr;
 
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -100,6 +100,7 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
     let headers = request.headers();
     let mut ended = false;
+    let mut pending = None;
     let identity = if let Some(token) = bearer(headers) {
         match state.svc.authenticate_token(token).await {
             Ok(who) => Some(who),
@@ -112,6 +113,19 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                 ended = true;
                 None
             }
+            // Past the password, not yet the code: the session may only finish signing in.
+            Err(ServiceError::SecondFactorRequired) => match state.svc.pending_sign_in(token).await {
+                Ok(p) => {
+                    pending = Some(p);
+                    None
+                }
+                Err(ServiceError::SessionExpired) => {
+                    ended = true;
+                    None
+                }
+                Err(e) if is_api => return ApiError::from(e).into_response(),
+                Err(e) => return PageError::from(e).into_response(),
+            },
             Err(e) if is_api => return ApiError::from(e).into_response(),
             Err(e) => return PageError::from(e).into_response(),
         }
@@ -126,7 +140,11 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             return refuse(StatusCode::FORBIDDEN, "cross_site", "Cross-site request refused.");
         }
         // Requests carried by a browser session must prove they come from our own page.
-        if let Some(expected) = identity.as_ref().and_then(|w| w.csrf_token.clone()) {
+        let expected = identity
+            .as_ref()
+            .and_then(|w| w.csrf_token.clone())
+            .or_else(|| pending.as_ref().map(|p| p.csrf_token.clone()));
+        if let Some(expected) = expected {
             let (presented, rebuilt) = match csrf_from_request(request).await {
                 Ok(pair) => pair,
                 Err(response) => return response,
@@ -146,6 +164,9 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
     if let Some(who) = identity {
         request.extensions_mut().insert(who);
+    }
+    if let Some(p) = pending {
+        request.extensions_mut().insert(p);
     }
     if ended {
         request.extensions_mut().insert(SessionEnded);
@@ -205,10 +226,32 @@ impl FromRequestParts<AppState> for WebUser {
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Authenticated>() {
             Some(who) if who.session_hash.is_some() => Ok(Self(who.clone())),
+            _ if parts.extensions.get::<PendingSignIn>().is_some() => {
+                Err(Redirect::to(SECOND_FACTOR_PATH).into_response())
+            }
             _ if parts.extensions.get::<SessionEnded>().is_some() => {
                 Err(Redirect::to("/login?expired=1").into_response())
             }
             _ => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+pub const SECOND_FACTOR_PATH: &str = "/login/second-factor";
+
+/// A browser past its password whose sign-in waits for the second factor.
+#[derive(Debug, Clone)]
+pub struct PendingUser(pub PendingSignIn);
+
+impl FromRequestParts<AppState> for PendingUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<PendingSignIn>() {
+            Some(p) => Ok(Self(p.clone())),
+            None if parts.extensions.get::<Authenticated>().is_some() => {
+                Err(Redirect::to("/").into_response())
+            }
+            None => Err(Redirect::to("/login").into_response()),
         }
     }
 }

@@ -48,7 +48,7 @@ fn collect_settings(server_url: &str, project: &str) -> Result<String, ServiceEr
 }
 
 /// The QR code as an inline SVG (drawn on the server: no script, nothing sent elsewhere).
-fn qr_svg(payload: &str) -> Result<String, ServiceError> {
+pub(crate) fn qr_svg(payload: &str) -> Result<String, ServiceError> {
     let code = qrcode::QrCode::new(payload.as_bytes()).map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(code
         .render::<qrcode::render::svg::Color<'_>>()

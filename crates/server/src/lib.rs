@@ -21,6 +21,7 @@ mod pages;
 mod register;
 mod reports;
 mod screening;
+mod second_factor;
 mod security;
 mod transfer;
 
@@ -82,6 +83,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(openrosa::routes())
         .merge(collection::routes())
         .merge(data_protection::routes())
+        .merge(second_factor::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

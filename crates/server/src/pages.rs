@@ -175,6 +175,7 @@ struct OrganisationPage {
 #[template(path = "users.html")]
 struct UsersPage {
     c: Chrome,
+    me: String,
     rows: Vec<(Member, String)>,
 }
 
@@ -192,6 +193,7 @@ struct AccountPage {
     c: Chrome,
     username: String,
     sessions: i64,
+    factor: passage_service::FactorStatus,
     tokens: Vec<ApiToken>,
     new_token: Option<String>,
     error: Option<String>,
@@ -299,7 +301,11 @@ async fn login(
     match state.svc.login(&ctx, &form.username, &form.password, &addr).await {
         Ok(session) => {
             let cookie = session_cookie(state.options.secure, &session.token);
-            let mut response = Redirect::to("/").into_response();
+            let next = match session.second_factor {
+                passage_service::FactorState::Done => "/",
+                _ => crate::auth::SECOND_FACTOR_PATH,
+            };
+            let mut response = Redirect::to(next).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -599,6 +605,7 @@ async fn users(
         .collect();
     render(&UsersPage {
         c: Chrome::of(&who),
+        me: who.user.username.to_string(),
         rows,
     })
 }
@@ -622,12 +629,14 @@ async fn account_page(
 ) -> Result<Response, PageError> {
     let sessions = state.svc.active_sessions(who.user.id).await?;
     let tokens = state.svc.tokens(who).await?;
+    let factor = state.svc.factor_status(who.user.id).await?;
     render_with(
         status,
         &AccountPage {
             c: Chrome::of(who),
             username: who.user.username.to_string(),
             sessions,
+            factor,
             tokens,
             new_token,
             error,

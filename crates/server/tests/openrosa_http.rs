@@ -76,6 +76,7 @@ impl Field {
             .login(&Ctx::cli(), user, &self.app.password(user), "t")
             .await
             .unwrap();
+        self.app.finish_sign_in(&s).await;
         self.app.svc.authenticate_session(&s.token).await.unwrap()
     }
 

@@ -22,6 +22,9 @@ pub enum ServiceError {
     Throttled { retry_after_secs: i64 },
     #[error("your session has ended; please sign in again")]
     SessionExpired,
+    /// The password was right but the sign-in's second factor is not done yet.
+    #[error("finish signing in with the code from your authenticator app")]
+    SecondFactorRequired,
     #[error("the API token is unknown, expired or revoked")]
     BadToken,
     #[error("the database is unavailable: {0}")]

@@ -20,6 +20,7 @@ mod persons;
 mod reports;
 mod retention;
 mod screening;
+mod second_factor;
 mod sessions;
 mod subject_access;
 mod transfer;
@@ -56,6 +57,7 @@ pub use passage_indicators as indicator;
 pub use passage_reports as report;
 pub use passage_store::activity::SavedFilter;
 pub use passage_store::auth::ApiToken;
+pub use passage_store::auth::FactorState;
 pub use passage_store::forms::{FormVersion, Programme};
 pub use passage_store::frameworks::Node as FrameworkNode;
 pub use passage_store::orgs::Organisation;
@@ -71,6 +73,7 @@ pub use persons::{
 pub use reports::{GCM_REVIEW, MAX_NARRATIVE_CHARS, shown};
 pub use retention::{RetentionReport, Schedule};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
+pub use second_factor::{Enrolment, FactorStatus, PendingSignIn};
 pub use sessions::{Authenticated, NewSession};
 pub use transfer::{
     EXPORT_COLUMNS, ExportFile, ImportReport, MAX_IMPORT_ROWS, MAX_LISTED_PROBLEMS, RowProblem, SheetFormat,

@@ -265,27 +265,7 @@ impl Passage {
         new_password: &str,
     ) -> Result<User, ServiceError> {
         let username = Username::parse(username)?;
-        let mut pooled = self.db.acquire().await?;
-        let (user, _) = users::by_username(&mut pooled.conn(), &username)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let their_orgs: Vec<OrgId> = users::grants(&mut pooled.conn(), user.id)
-            .await?
-            .0
-            .iter()
-            .map(|g| g.org)
-            .collect();
-        drop(pooled);
-        let is_self = actor.user_id() == Some(user.id);
-        let may_manage = their_orgs
-            .iter()
-            .any(|o| actor.authorize(Permission::MembersManage, Scope::Org(*o)).is_ok())
-            || actor
-                .authorize(Permission::InstallationManage, Scope::Installation)
-                .is_ok();
-        if !is_self && !may_manage {
-            return Err(ServiceError::NotFound);
-        }
+        let user = self.managed_user(actor, &username).await?;
         let password = Password::parse(new_password, &username)?;
         let hash = self.hash_password(&password).await?;
         let mut tx = self.begin().await?;
@@ -298,6 +278,37 @@ impl Passage {
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(user)
+    }
+
+    /// The user named, if the actor is that user or an administrator of an organisation the
+    /// user belongs to; anyone else is told the user does not exist.
+    pub(crate) async fn managed_user(
+        &self,
+        actor: &Actor,
+        username: &Username,
+    ) -> Result<User, ServiceError> {
+        let mut pooled = self.db.acquire().await?;
+        let (user, _) = users::by_username(&mut pooled.conn(), username)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let their_orgs: Vec<OrgId> = users::grants(&mut pooled.conn(), user.id)
+            .await?
+            .0
+            .iter()
+            .map(|g| g.org)
+            .collect();
+        let is_self = actor.user_id() == Some(user.id);
+        let may_manage = their_orgs
+            .iter()
+            .any(|o| actor.authorize(Permission::MembersManage, Scope::Org(*o)).is_ok())
+            || actor
+                .authorize(Permission::InstallationManage, Scope::Installation)
+                .is_ok();
+        if is_self || may_manage {
+            Ok(user)
+        } else {
+            Err(ServiceError::NotFound)
+        }
     }
 
     pub fn counties(&self) -> &[County] {

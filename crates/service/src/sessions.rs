@@ -6,7 +6,7 @@ use passage_crypto::{keyed_hash, random_token, sha256};
 use passage_domain::{
     Actor, AuditAction, AuditEvent, Outcome, Timestamp, TokenId, TokenScope, UserId, Username,
 };
-use passage_store::auth::{self, ApiToken, Session};
+use passage_store::auth::{self, ApiToken, FactorState, Session};
 use passage_store::users::{self, User};
 use passage_store::{Conn, audit};
 
@@ -16,6 +16,8 @@ pub struct NewSession {
     pub token: String,
     pub csrf_token: String,
     pub user_id: UserId,
+    /// Whether the session still waits for a second factor (and can do nothing else).
+    pub second_factor: FactorState,
 }
 
 /// A request's authenticated identity.
@@ -60,35 +62,17 @@ impl Passage {
     ) -> Result<NewSession, ServiceError> {
         let now = self.clock.now();
         let normalised = username.trim().to_lowercase();
-        let account_key = keyed_hash(&self.throttle_key, format!("account:{normalised}").as_bytes());
-        let address_key = keyed_hash(&self.throttle_key, format!("address:{client_address}").as_bytes());
-        let window_start = now.plus_seconds(-self.settings.throttle_window_secs);
-
-        let (found, (by_account, by_address)) = {
+        let (account_key, address_key) = throttle_keys(&self.throttle_key, &normalised, client_address);
+        let found = {
             let mut pooled = self.db.acquire().await?;
-            let mut c = pooled.conn();
-            let found = match Username::parse(&normalised) {
-                Ok(name) => users::by_username(&mut c, &name).await?,
+            match Username::parse(&normalised) {
+                Ok(name) => users::by_username(&mut pooled.conn(), &name).await?,
                 Err(_) => None,
-            };
-            let counts = auth::login_failures_since(&mut c, &account_key, &address_key, window_start).await?;
-            (found, counts)
+            }
         };
         let target = found.as_ref().map(|(u, _)| u.id);
-
-        if by_account >= self.settings.max_failures_per_account
-            || by_address >= self.settings.max_failures_per_address
-        {
-            let mut tx = self.begin().await?;
-            let event = self
-                .event(ctx, AuditAction::LoginThrottled, None)
-                .outcome(Outcome::Denied);
-            audit::append(&mut tx.conn(), &with_target(event, target)).await?;
-            tx.commit().await?;
-            return Err(ServiceError::Throttled {
-                retry_after_secs: self.settings.throttle_window_secs,
-            });
-        }
+        self.refuse_if_throttled(ctx, &account_key, &address_key, target)
+            .await?;
 
         // Argon2 is deliberately slow: run it off the async workers, and outside any
         // transaction so that it never holds SQLite's write lock.
@@ -110,6 +94,10 @@ impl Passage {
                 return Err(ServiceError::BadCredentials);
             }
         };
+        let second_factor = {
+            let mut pooled = self.db.acquire().await?;
+            self.factor_state_at_sign_in(&mut pooled.conn(), user.id).await?
+        };
 
         let token = random_token("")?;
         let csrf_token = random_token("")?;
@@ -120,20 +108,53 @@ impl Passage {
             created_at: now,
             last_seen_at: now,
             expires_at: now.plus_seconds(self.settings.session_absolute_secs),
+            second_factor,
         };
         let mut tx = self.begin().await?;
-        auth::clear_login_failures(&mut tx.conn(), &account_key).await?;
+        // Failures are forgiven only once the whole sign-in, second factor included, is done.
+        if second_factor == FactorState::Done {
+            auth::clear_login_failures(&mut tx.conn(), &account_key).await?;
+        }
         auth::insert_session(&mut tx.conn(), &session).await?;
-        audit::append(
-            &mut tx.conn(),
-            &self.event(ctx, AuditAction::Login, Some(user.id)),
-        )
-        .await?;
+        let event = self
+            .event(ctx, AuditAction::Login, Some(user.id))
+            .detail("second_factor", second_factor.as_str());
+        audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(NewSession {
             token,
             csrf_token,
             user_id: user.id,
+            second_factor,
+        })
+    }
+
+    /// Refuse (and audit) a sign-in step when the account or address has failed too often.
+    pub(crate) async fn refuse_if_throttled(
+        &self,
+        ctx: &Ctx,
+        account_key: &[u8],
+        address_key: &[u8],
+        target: Option<UserId>,
+    ) -> Result<(), ServiceError> {
+        let window_start = self.clock.now().plus_seconds(-self.settings.throttle_window_secs);
+        let (by_account, by_address) = {
+            let mut pooled = self.db.acquire().await?;
+            auth::login_failures_since(&mut pooled.conn(), account_key, address_key, window_start).await?
+        };
+        if by_account < self.settings.max_failures_per_account
+            && by_address < self.settings.max_failures_per_address
+        {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        let event = self
+            .event(ctx, AuditAction::LoginThrottled, None)
+            .outcome(Outcome::Denied);
+        audit::append(&mut tx.conn(), &with_target(event, target)).await?;
+        tx.commit().await?;
+        Err(ServiceError::Throttled {
+            retry_after_secs: self.settings.throttle_window_secs,
         })
     }
 
@@ -154,6 +175,9 @@ impl Passage {
 
         if user.disabled {
             return Err(ServiceError::SessionExpired);
+        }
+        if session.second_factor != FactorState::Done {
+            return Err(ServiceError::SecondFactorRequired);
         }
         if session.last_seen_at.seconds_until(now) >= TOUCH_EVERY_SECS {
             auth::touch_session(&mut c, &hash, now).await?;
@@ -343,6 +367,15 @@ impl Passage {
     pub fn today(&self) -> time::Date {
         self.clock.now().to_datetime().date()
     }
+}
+
+/// Pseudonymous keys under which failed sign-ins of an account and of an address are counted.
+pub(crate) fn throttle_keys(key: &[u8], username: &str, client_address: &str) -> ([u8; 32], [u8; 32]) {
+    let normalised = username.trim().to_lowercase();
+    (
+        keyed_hash(key, format!("account:{normalised}").as_bytes()),
+        keyed_hash(key, format!("address:{client_address}").as_bytes()),
+    )
 }
 
 fn with_target(event: AuditEvent, user: Option<UserId>) -> AuditEvent {

@@ -69,6 +69,7 @@ async fn rotating_the_master_key_keeps_records_readable_and_retires_the_old_key(
             )
             .await
             .unwrap();
+        support::finish_sign_in(&after, &w.phones, &s).await;
         after.authenticate_session(&s.token).await.unwrap()
     };
     let read = after.case(&caseworker.actor, &web(), case.id).await.unwrap();

@@ -29,6 +29,7 @@ async fn colleague(w: &World, svc: &Passage) -> Authenticated {
     };
     svc.create_user(&admin.actor, &web(), &new).await.unwrap();
     let s = svc.login(&web(), "colleague", password, "x").await.unwrap();
+    support::finish_sign_in(svc, &w.phones, &s).await;
     svc.authenticate_session(&s.token).await.unwrap()
 }
 

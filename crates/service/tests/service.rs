@@ -5,8 +5,10 @@
 
 use passage_crypto::PasswordHasher;
 use passage_domain::{Actor, Clock, Denied, OrgId, Timestamp, TokenScope};
-use passage_service::{AuditQuery, Authenticated, Ctx, NewUser, Passage, ServiceError, Settings};
-use passage_store::test_support::TestDb;
+use passage_service::{
+    AuditQuery, Authenticated, Ctx, FactorState, NewSession, NewUser, Passage, ServiceError, Settings,
+};
+use passage_store::test_support::{Authenticator, TestDb};
 use passage_store::{Backend, exec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -33,6 +35,7 @@ struct World {
     iom: OrgId,
     shelter: OrgId,
     passwords: Vec<(String, String)>,
+    phones: Authenticator,
 }
 
 impl World {
@@ -58,6 +61,7 @@ impl World {
             t,
             svc,
             clock,
+            phones: Authenticator::default(),
         }
     }
 
@@ -65,12 +69,33 @@ impl World {
         &self.passwords.iter().find(|(u, _)| u == user).unwrap().1
     }
 
-    async fn sign_in(&self, user: &str) -> Authenticated {
+    /// Sign in with the password and, where needed, the authenticator app's code.
+    async fn login(&self, user: &str, address: &str) -> NewSession {
         let s = self
             .svc
-            .login(&web(), user, self.password(user), "10.0.0.1")
+            .login(&web(), user, self.password(user), address)
             .await
             .unwrap();
+        if s.second_factor != FactorState::Done {
+            let pending = self.svc.pending_sign_in(&s.token).await.unwrap();
+            if pending.state == FactorState::Enrol {
+                let setup = self.svc.start_enrolment(&pending.user).await.unwrap();
+                self.phones.add(user, &setup.secret);
+            }
+            let code = self
+                .phones
+                .code(user, || self.svc.now().micros() / 1_000_000)
+                .await;
+            self.svc
+                .complete_sign_in(&web(), &pending, &code, address)
+                .await
+                .unwrap();
+        }
+        s
+    }
+
+    async fn sign_in(&self, user: &str) -> Authenticated {
+        let s = self.login(user, "10.0.0.1").await;
         self.svc.authenticate_session(&s.token).await.unwrap()
     }
 }
@@ -159,11 +184,7 @@ async fn repeated_failures_lock_the_account_then_the_address() {
 #[tokio::test]
 async fn sessions_end_when_idle_or_too_old_and_everywhere_on_request() {
     let w = World::new(Settings::default()).await;
-    let s = w
-        .svc
-        .login(&web(), "caseworker", w.password("caseworker"), "a")
-        .await
-        .unwrap();
+    let s = w.login("caseworker", "a").await;
     w.clock.advance(29 * 60);
     assert!(
         w.svc.authenticate_session(&s.token).await.is_ok(),
@@ -178,11 +199,7 @@ async fn sessions_end_when_idle_or_too_old_and_everywhere_on_request() {
     ));
 
     // Absolute limit: active every 20 minutes, still ends after 12 hours.
-    let s = w
-        .svc
-        .login(&web(), "caseworker", w.password("caseworker"), "a")
-        .await
-        .unwrap();
+    let s = w.login("caseworker", "a").await;
     for _ in 0..(12 * 3) {
         w.clock.advance(20 * 60);
         if w.svc.authenticate_session(&s.token).await.is_err() {
@@ -194,16 +211,8 @@ async fn sessions_end_when_idle_or_too_old_and_everywhere_on_request() {
         Err(ServiceError::SessionExpired)
     ));
 
-    let a = w
-        .svc
-        .login(&web(), "manager", w.password("manager"), "a")
-        .await
-        .unwrap();
-    let b = w
-        .svc
-        .login(&web(), "manager", w.password("manager"), "b")
-        .await
-        .unwrap();
+    let a = w.login("manager", "a").await;
+    let b = w.login("manager", "b").await;
     assert_eq!(w.svc.active_sessions(a.user_id).await.unwrap(), 2);
     assert_eq!(w.svc.logout_everywhere(&web(), a.user_id).await.unwrap(), 2);
     assert!(w.svc.authenticate_session(&a.token).await.is_err());
@@ -713,4 +722,62 @@ fn generated_passwords_always_meet_the_rules() {
             passage_domain::Password::parse(&p, &passage_domain::Username::parse("dpo").unwrap()).is_ok()
         );
     }
+}
+
+#[tokio::test]
+async fn a_sign_in_waiting_for_its_code_ends_after_ten_minutes_and_the_secret_is_sealed() {
+    let w = World::new(Settings::default()).await;
+    let s = w.svc.login(&web(), "dpo", w.password("dpo"), "a").await.unwrap();
+    assert_eq!(
+        s.second_factor,
+        FactorState::Enrol,
+        "the focal point's role requires it"
+    );
+    assert!(matches!(
+        w.svc.authenticate_session(&s.token).await,
+        Err(ServiceError::SecondFactorRequired)
+    ));
+    let pending = w.svc.pending_sign_in(&s.token).await.unwrap();
+    let setup = w.svc.start_enrolment(&pending.user).await.unwrap();
+    assert!(
+        setup
+            .otpauth_uri
+            .starts_with("otpauth://totp/Passage%3Adpo?secret=")
+    );
+    let raw: Vec<u8> = sqlx_secret(&w).await;
+    let secret = passage_crypto::totp::parse_secret(&setup.secret).unwrap();
+    assert!(
+        !raw.windows(secret.len()).any(|win| win == secret.as_slice()),
+        "the TOTP secret is stored sealed"
+    );
+
+    w.clock.advance(11 * 60);
+    assert!(matches!(
+        w.svc.pending_sign_in(&s.token).await,
+        Err(ServiceError::SessionExpired)
+    ));
+    w.phones.add("dpo", &setup.secret);
+    let code = w.phones.code("dpo", || w.svc.now().micros() / 1_000_000).await;
+    assert!(matches!(
+        w.svc.complete_sign_in(&web(), &pending, &code, "a").await,
+        Err(ServiceError::SessionExpired)
+    ));
+    // A border officer's role does not require one: the password opens the session.
+    let border = w
+        .svc
+        .login(&web(), "border", w.password("border"), "a")
+        .await
+        .unwrap();
+    assert_eq!(border.second_factor, FactorState::Done);
+}
+
+async fn sqlx_secret(w: &World) -> Vec<u8> {
+    let mut pooled = w.t.db.acquire().await.unwrap();
+    let mut conn = pooled.conn();
+    passage_store::on_conn!(
+        &mut conn,
+        sqlx::query_scalar::<_, Vec<u8>>("select secret from second_factors"),
+        fetch_one
+    )
+    .unwrap()
 }

@@ -35,6 +35,38 @@ pub struct Session {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    pub second_factor: FactorState,
+}
+
+/// Where a session stands with its second factor: only `Done` sessions act for their user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorState {
+    Done,
+    /// The password was right; a code from the user's authenticator is awaited.
+    Verify,
+    /// The password was right, the user's role requires a second factor and none is set up.
+    Enrol,
+}
+
+impl FactorState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Verify => "verify",
+            Self::Enrol => "enrol",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "done" => Ok(Self::Done),
+            "verify" => Ok(Self::Verify),
+            "enrol" => Ok(Self::Enrol),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown second-factor state {other:?}"
+            ))),
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,14 +77,15 @@ struct SessionRow {
     created_at: i64,
     last_seen_at: i64,
     expires_at: i64,
+    second_factor: String,
 }
 
 pub async fn insert_session(conn: &mut Conn<'_>, s: &Session) -> Result<(), StoreError> {
     exec!(
         conn,
         sqlx::query(
-            "insert into sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6)"
+            "insert into sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, second_factor) \
+             values ($1, $2, $3, $4, $5, $6, $7)"
         )
         .bind(&s.token_hash)
         .bind(s.user_id.as_uuid())
@@ -60,28 +93,41 @@ pub async fn insert_session(conn: &mut Conn<'_>, s: &Session) -> Result<(), Stor
         .bind(s.created_at.micros())
         .bind(s.last_seen_at.micros())
         .bind(s.expires_at.micros())
+        .bind(s.second_factor.as_str())
     )?;
     Ok(())
+}
+
+/// Mark a session's second factor done; false if the session is gone.
+pub async fn complete_second_factor(conn: &mut Conn<'_>, token_hash: &[u8]) -> Result<bool, StoreError> {
+    Ok(exec!(
+        conn,
+        sqlx::query("update sessions set second_factor = 'done' where token_hash = $1").bind(token_hash)
+    )? == 1)
 }
 
 pub async fn session(conn: &mut Conn<'_>, token_hash: &[u8]) -> Result<Option<Session>, StoreError> {
     let row: Option<SessionRow> = on_conn!(
         conn,
         sqlx::query_as::<_, SessionRow>(
-            "select token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at \
+            "select token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, second_factor \
              from sessions where token_hash = $1"
         )
         .bind(token_hash),
         fetch_optional
     )?;
-    Ok(row.map(|r| Session {
-        token_hash: r.token_hash,
-        user_id: UserId::from_uuid(r.user_id),
-        csrf_token: r.csrf_token,
-        created_at: Timestamp::from_micros(r.created_at),
-        last_seen_at: Timestamp::from_micros(r.last_seen_at),
-        expires_at: Timestamp::from_micros(r.expires_at),
-    }))
+    row.map(|r| {
+        Ok(Session {
+            token_hash: r.token_hash,
+            user_id: UserId::from_uuid(r.user_id),
+            csrf_token: r.csrf_token,
+            created_at: Timestamp::from_micros(r.created_at),
+            last_seen_at: Timestamp::from_micros(r.last_seen_at),
+            expires_at: Timestamp::from_micros(r.expires_at),
+            second_factor: FactorState::parse(&r.second_factor)?,
+        })
+    })
+    .transpose()
 }
 
 pub async fn touch_session(conn: &mut Conn<'_>, token_hash: &[u8], at: Timestamp) -> Result<(), StoreError> {

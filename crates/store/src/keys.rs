@@ -7,13 +7,14 @@ use uuid::Uuid;
 
 /// Every table whose rows carry a data key wrapped by the master key (column `wrapped_key`,
 /// bound to the row's `id`). A test checks the schema holds no others.
-pub const WRAPPED_KEY_TABLES: [&str; 6] = [
+pub const WRAPPED_KEY_TABLES: [&str; 7] = [
     "persons",
     "cases",
     "referrals",
     "watchlists",
     "devices",
     "submissions",
+    "second_factors",
 ];
 
 /// A stored installation key: the fingerprint of the master key that wraps it, and the

@@ -22,6 +22,7 @@ pub mod places;
 pub mod reports;
 pub mod retention;
 pub mod screening;
+pub mod second_factor;
 pub mod users;
 pub mod workflow;
 

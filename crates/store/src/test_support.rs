@@ -113,3 +113,50 @@ mod tests {
         );
     }
 }
+
+/// A phone's authenticator app, for tests that sign in as users who need a second factor:
+/// it keeps each user's secret and never shows the same time step's code twice (Passage
+/// refuses a replayed code), waiting for the next step when a test signs in very often.
+#[derive(Debug, Default)]
+pub struct Authenticator {
+    apps: std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, i64)>>,
+}
+
+#[allow(clippy::expect_used, clippy::panic)] // a test helper fails loudly
+impl Authenticator {
+    /// Add the secret a set-up page showed.
+    pub fn add(&self, username: &str, displayed_secret: &str) {
+        let secret = passage_crypto::totp::parse_secret(displayed_secret).expect("a base32 secret");
+        self.apps
+            .lock()
+            .expect("authenticator")
+            .insert(username.to_owned(), (secret, 0));
+    }
+
+    pub fn knows(&self, username: &str) -> bool {
+        self.apps.lock().expect("authenticator").contains_key(username)
+    }
+
+    /// The next code for `username` that Passage has not seen, at the Unix time `now` gives
+    /// (the service's clock, which a test may drive by hand).
+    pub async fn code(&self, username: &str, now: impl Fn() -> i64) -> String {
+        use passage_crypto::totp;
+        for _ in 0..3 {
+            let at = now();
+            let current = totp::step_at(at);
+            let wait = {
+                let mut apps = self.apps.lock().expect("authenticator");
+                let (secret, last) = apps.get_mut(username).expect("an enrolled user");
+                let step = (*last + 1).max(current);
+                if step <= current + 1 {
+                    *last = step;
+                    return format!("{:06}", totp::code(secret, step));
+                }
+                // Passage accepts one step ahead: wait until `step` is that.
+                (step - 1) * totp::STEP_SECS - at
+            };
+            tokio::time::sleep(std::time::Duration::from_secs(wait.max(1) as u64)).await;
+        }
+        panic!("every code of {username}'s current time steps was used and the clock does not move");
+    }
+}

@@ -254,12 +254,13 @@ pub async fn by_session(
         session_created_at: i64,
         last_seen_at: i64,
         expires_at: i64,
+        second_factor: String,
     }
     let row: Option<Row> = on_conn!(
         conn,
         sqlx::query_as::<_, Row>(
             "select u.id, u.username, u.display_name, u.email, u.disabled, u.created_at, u.password_hash, \
-             s.csrf_token, s.created_at as session_created_at, s.last_seen_at, s.expires_at \
+             s.csrf_token, s.created_at as session_created_at, s.last_seen_at, s.expires_at, s.second_factor \
              from sessions s join users u on u.id = s.user_id where s.token_hash = $1"
         )
         .bind(token_hash),
@@ -274,6 +275,7 @@ pub async fn by_session(
             created_at: Timestamp::from_micros(r.session_created_at),
             last_seen_at: Timestamp::from_micros(r.last_seen_at),
             expires_at: Timestamp::from_micros(r.expires_at),
+            second_factor: crate::auth::FactorState::parse(&r.second_factor)?,
         };
         Ok((session, user))
     })

@@ -229,11 +229,25 @@ async fn sessions_tokens_and_login_failures() {
         created_at: Timestamp::from_micros(100),
         last_seen_at: Timestamp::from_micros(100),
         expires_at: Timestamp::from_micros(1_000),
+        second_factor: auth::FactorState::Verify,
     };
     auth::insert_session(&mut c.conn(), &s).await.unwrap();
     assert_eq!(
         auth::session(&mut c.conn(), &[7; 32]).await.unwrap(),
         Some(s.clone())
+    );
+    assert!(
+        auth::complete_second_factor(&mut c.conn(), &[7; 32])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        auth::session(&mut c.conn(), &[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .second_factor,
+        auth::FactorState::Done
     );
     assert_eq!(
         auth::count_user_sessions(&mut c.conn(), u.id, Timestamp::from_micros(500))

@@ -12,15 +12,17 @@ use passage_crypto::PasswordHasher;
 use passage_domain::{OrgId, SystemClock};
 use passage_server::{ServerOptions, router};
 use passage_service::{Passage, Settings};
-use passage_store::test_support::TestDb;
+use passage_store::test_support::{Authenticator, TestDb};
 use std::sync::Arc;
 use tower::ServiceExt;
 
 pub struct App {
-    _t: TestDb,
+    pub t: TestDb,
     pub svc: Passage,
     pub app: Router,
     passwords: Vec<(String, String)>,
+    /// The demo users' authenticator apps.
+    pub phones: Authenticator,
 }
 
 pub struct Reply {
@@ -59,10 +61,11 @@ impl App {
             },
         );
         Self {
-            _t: t,
+            t,
             svc,
             app,
             passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
+            phones: Authenticator::default(),
         }
     }
 
@@ -124,6 +127,9 @@ impl App {
             "{set_cookie}"
         );
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        if r.headers.get(header::LOCATION).unwrap() == "/login/second-factor" {
+            self.answer_second_factor(user, &cookie).await;
+        }
         let home = self.get("/", Some(&cookie)).await;
         let csrf = home
             .body
@@ -135,6 +141,30 @@ impl App {
             .unwrap()
             .to_owned();
         (cookie, csrf)
+    }
+
+    /// On the second-factor page: set up the authenticator from the key shown the first time,
+    /// then type its code.
+    pub async fn answer_second_factor(&self, user: &str, cookie: &str) {
+        let page = self.get("/login/second-factor", Some(cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        if let Some(rest) = page.body.split("data-totp-secret>").nth(1) {
+            self.phones.add(user, rest.split('<').next().unwrap());
+        }
+        let csrf = between(&page.body, "name=\"csrf_token\" value=\"", "\"");
+        let code = self
+            .phones
+            .code(user, || self.svc.now().micros() / 1_000_000)
+            .await;
+        let done = self
+            .post_form(
+                "/login/second-factor",
+                Some(cookie),
+                &format!("csrf_token={csrf}&code={code}"),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert_eq!(done.headers.get(header::LOCATION).unwrap(), "/");
     }
 
     pub async fn api(
@@ -166,6 +196,7 @@ impl App {
             .login(&passage_service::Ctx::cli(), user, &self.password(user), "t")
             .await
             .unwrap();
+        self.finish_sign_in(&s).await;
         let who = self.svc.authenticate_session(&s.token).await.unwrap();
         self.svc
             .create_token(&passage_service::Ctx::cli(), &who, "test", scope, None)
@@ -176,6 +207,27 @@ impl App {
 }
 
 impl App {
+    /// Finish a service-level sign-in's second factor as its user would.
+    pub async fn finish_sign_in(&self, session: &passage_service::NewSession) {
+        if session.second_factor == passage_service::FactorState::Done {
+            return;
+        }
+        let pending = self.svc.pending_sign_in(&session.token).await.unwrap();
+        let username = pending.user.username.to_string();
+        if pending.state == passage_service::FactorState::Enrol {
+            let setup = self.svc.start_enrolment(&pending.user).await.unwrap();
+            self.phones.add(&username, &setup.secret);
+        }
+        let code = self
+            .phones
+            .code(&username, || self.svc.now().micros() / 1_000_000)
+            .await;
+        self.svc
+            .complete_sign_in(&passage_service::Ctx::cli(), &pending, &code, "t")
+            .await
+            .unwrap();
+    }
+
     /// The host organisation (IOM Liberia).
     /// Assign a case to a member (a counter-trafficking case's identity is then theirs to see).
     pub async fn assign_to(&self, case: uuid::Uuid, username: &str) {
@@ -211,4 +263,12 @@ impl App {
             .unwrap()
             .id
     }
+}
+
+/// The text between the first `start` and the next `end`.
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    text.split(start)
+        .nth(1)
+        .and_then(|rest| rest.split(end).next())
+        .unwrap_or_else(|| panic!("{start:?} not found"))
 }

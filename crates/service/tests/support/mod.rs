@@ -5,8 +5,8 @@
 
 use passage_crypto::PasswordHasher;
 use passage_domain::{Actor, Channel, OrgId, SystemClock};
-use passage_service::{Authenticated, Ctx, Instance, Passage, Settings};
-use passage_store::test_support::TestDb;
+use passage_service::{Authenticated, Ctx, FactorState, Instance, NewSession, Passage, Settings};
+use passage_store::test_support::{Authenticator, TestDb};
 use std::sync::Arc;
 
 /// The test form (`ct` programme) at `version`.
@@ -57,6 +57,24 @@ pub struct World {
     pub passwords: Vec<(String, String)>,
     /// The host organisation (IOM Liberia).
     pub iom: OrgId,
+    /// The demo users' authenticator apps.
+    pub phones: Authenticator,
+}
+
+/// Finish a sign-in's second factor as its user would: set up the authenticator app the first
+/// time, then type its current code.
+pub async fn finish_sign_in(svc: &Passage, phones: &Authenticator, session: &NewSession) {
+    if session.second_factor == FactorState::Done {
+        return;
+    }
+    let pending = svc.pending_sign_in(&session.token).await.unwrap();
+    let username = pending.user.username.to_string();
+    if pending.state == FactorState::Enrol {
+        let setup = svc.start_enrolment(&pending.user).await.unwrap();
+        phones.add(&username, &setup.secret);
+    }
+    let code = phones.code(&username, || svc.now().micros() / 1_000_000).await;
+    svc.complete_sign_in(&web(), &pending, &code, "x").await.unwrap();
 }
 
 pub fn web() -> Ctx {
@@ -104,6 +122,7 @@ impl World {
             svc,
             passwords: accounts.into_iter().map(|a| (a.username, a.password)).collect(),
             iom,
+            phones: Authenticator::default(),
         }
     }
 
@@ -125,6 +144,7 @@ impl World {
     pub async fn sign_in(&self, user: &str) -> Authenticated {
         let pw = &self.passwords.iter().find(|(u, _)| u == user).unwrap().1;
         let s = self.svc.login(&web(), user, pw, "x").await.unwrap();
+        finish_sign_in(&self.svc, &self.phones, &s).await;
         self.svc.authenticate_session(&s.token).await.unwrap()
     }
 }
