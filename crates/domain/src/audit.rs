@@ -37,6 +37,7 @@ actions! {
     SecondFactorVerified => "auth.second_factor", false;
     SecondFactorFailed => "auth.second_factor_failed", false;
     SecondFactorReset => "auth.second_factor_reset", false;
+    SsoLinked => "auth.sso_link", false;
     OrgCreated => "org.create", false;
     UserCreated => "user.create", false;
     UserPasswordReset => "user.password_reset", false;

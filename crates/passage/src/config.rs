@@ -23,6 +23,19 @@ pub struct FileConfig {
     pub session_absolute_hours: Option<i64>,
     pub break_glass_minutes: Option<i64>,
     pub master_key_file: Option<PathBuf>,
+    pub sso: Option<SsoSection>,
+}
+
+/// `[sso]`: the organisation's OpenID Connect provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoSection {
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (kept out of the config file).
+    pub client_secret_file: PathBuf,
+    /// The button says "Sign in with {label}".
+    pub label: Option<String>,
 }
 
 /// Everything `serve` needs, resolved and checked.
@@ -37,6 +50,7 @@ pub struct Config {
     pub settings: passage_service::Settings,
     /// The master key that wraps every record's data key.
     pub master_key_file: PathBuf,
+    pub sso: Option<passage_sso::SsoConfig>,
 }
 
 /// Values given on the command line or in the environment.
@@ -101,6 +115,11 @@ impl Config {
             }
             settings.break_glass_secs = m * 60;
         }
+        let sso = match (file.sso, file.public_url.as_deref()) {
+            (None, _) => None,
+            (Some(_), None) => bail!("[sso] needs public_url: the provider sends people back to it"),
+            (Some(section), Some(public)) => Some(sso_config(section, public)?),
+        };
         let master_key_file = o
             .master_key_file
             .or(file.master_key_file)
@@ -114,8 +133,34 @@ impl Config {
             secure,
             trust_proxy: file.trust_proxy.unwrap_or(false),
             settings,
+            sso,
         })
     }
+}
+
+fn sso_config(section: SsoSection, public_url: &str) -> Result<passage_sso::SsoConfig> {
+    let secret = std::fs::read_to_string(&section.client_secret_file).with_context(|| {
+        format!(
+            "[sso] client_secret_file {} cannot be read",
+            section.client_secret_file.display()
+        )
+    })?;
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        bail!(
+            "[sso] client_secret_file {} is empty",
+            section.client_secret_file.display()
+        );
+    }
+    Ok(passage_sso::SsoConfig {
+        issuer: section.issuer,
+        client_id: section.client_id,
+        client_secret: secret,
+        redirect_url: format!("{}/login/sso/callback", public_url.trim_end_matches('/')),
+        label: section
+            .label
+            .unwrap_or_else(|| "your organisation account".to_owned()),
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -188,6 +233,36 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:8081");
         assert!(c.secure);
+    }
+
+    #[test]
+    fn single_sign_on_needs_a_public_url_and_a_readable_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let sso = "[sso]\nissuer = \"https://login.example.org/realms/iom\"\nclient_id = \"passage\"\nclient_secret_file = \"oidc-secret\"\n";
+        std::fs::write(dir.path().join("passage.toml"), sso).unwrap();
+        let err = Config::resolve(overrides(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("[sso] needs public_url"), "{err}");
+
+        let secret = dir.path().join("oidc-secret");
+        let toml = format!(
+            "public_url = \"https://passage.example.org/\"\n{}",
+            sso.replace("oidc-secret", &secret.display().to_string())
+        );
+        std::fs::write(dir.path().join("passage.toml"), &toml).unwrap();
+        let err = Config::resolve(overrides(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("client_secret_file") && err.contains("cannot be read"),
+            "{err}"
+        );
+
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let c = Config::resolve(overrides(dir.path())).unwrap().sso.unwrap();
+        assert_eq!(c.redirect_url, "https://passage.example.org/login/sso/callback");
+        assert_eq!(c.client_secret, "s3cret");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the secret is never printed"
+        );
     }
 
     #[test]

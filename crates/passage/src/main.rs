@@ -510,11 +510,18 @@ async fn serve(
     svc: Passage,
     banner: Option<String>,
 ) -> Result<ExitCode> {
+    let sso = match config.sso.clone() {
+        Some(c) => Some(std::sync::Arc::new(
+            passage_sso::SsoClient::new(c).context("single sign-on")?,
+        )),
+        None => None,
+    };
     let app = passage_server::router(
         svc.clone(),
         passage_server::ServerOptions {
             secure: config.secure,
             trust_proxy: config.trust_proxy,
+            sso,
         },
     );
     let shutdown = shutdown_signal()?;

@@ -36,6 +36,11 @@ pub fn classify(e: &ServiceError) -> (StatusCode, &'static str, String) {
             "session_expired",
             capitalise(&e.to_string()) + ".",
         ),
+        ServiceError::NoAccountForSso => (
+            StatusCode::FORBIDDEN,
+            "no_account",
+            capitalise(&e.to_string()) + ".",
+        ),
         ServiceError::SecondFactorRequired => (
             StatusCode::UNAUTHORIZED,
             "second_factor_required",

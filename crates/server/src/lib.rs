@@ -23,6 +23,7 @@ mod reports;
 mod screening;
 mod second_factor;
 mod security;
+mod sso;
 mod transfer;
 
 use axum::Router;
@@ -48,6 +49,8 @@ pub struct ServerOptions {
     pub secure: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// Single sign-on through the organisation's OpenID provider, when configured.
+    pub sso: Option<Arc<passage_sso::SsoClient>>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,7 @@ pub fn router(svc: Passage, options: ServerOptions) -> Router {
         .merge(collection::routes())
         .merge(data_protection::routes())
         .merge(second_factor::routes())
+        .merge(sso::routes())
         .nest("/api/v1", api::routes())
         .merge(assets::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))

@@ -133,11 +133,29 @@ pub struct ErrorPage {
 
 #[derive(Template)]
 #[template(path = "login.html")]
-struct LoginPage {
+pub(crate) struct LoginPage {
     message: Option<String>,
     username: String,
     expired: bool,
     changed: bool,
+    /// "Sign in with …", when single sign-on is configured.
+    sso_label: Option<String>,
+}
+
+impl LoginPage {
+    pub(crate) fn with_message(state: &AppState, message: String) -> Self {
+        Self {
+            message: Some(message),
+            username: String::new(),
+            expired: false,
+            changed: false,
+            sso_label: sso_label(state),
+        }
+    }
+}
+
+fn sso_label(state: &AppState) -> Option<String> {
+    state.options.sso.as_ref().map(|s| s.label().to_owned())
 }
 
 #[derive(Template)]
@@ -272,6 +290,7 @@ struct LoginQuery {
 }
 
 async fn login_page(
+    State(state): State<AppState>,
     who: Option<axum::Extension<Authenticated>>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
@@ -283,6 +302,7 @@ async fn login_page(
         username: String::new(),
         expired: q.expired.is_some(),
         changed: q.changed.is_some(),
+        sso_label: sso_label(&state),
     })
 }
 
@@ -322,6 +342,7 @@ async fn login(
                     username: form.username.trim().to_owned(),
                     expired: false,
                     changed: false,
+                    sso_label: sso_label(&state),
                 },
             )?;
             if let ServiceError::Throttled { retry_after_secs } = e

@@ -83,6 +83,7 @@ async fn behind_https_cookies_are_host_prefixed_and_hsts_is_sent() {
         ServerOptions {
             secure: true,
             trust_proxy: false,
+            sso: None,
         },
     );
     let body = format!("username=caseworker&password={}", a.password("caseworker"));

@@ -22,6 +22,11 @@ pub enum ServiceError {
     Throttled { retry_after_secs: i64 },
     #[error("your session has ended; please sign in again")]
     SessionExpired,
+    /// The identity provider vouched for someone who has no (enabled) Passage account.
+    #[error(
+        "no Passage account is linked to this sign-in; ask an administrator to put your organisation e-mail address on your account"
+    )]
+    NoAccountForSso,
     /// The password was right but the sign-in's second factor is not done yet.
     #[error("finish signing in with the code from your authenticator app")]
     SecondFactorRequired,

@@ -22,6 +22,7 @@ mod retention;
 mod screening;
 mod second_factor;
 mod sessions;
+mod sso;
 mod subject_access;
 mod transfer;
 mod workflow;
@@ -75,6 +76,7 @@ pub use retention::{RetentionReport, Schedule};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use second_factor::{Enrolment, FactorStatus, PendingSignIn};
 pub use sessions::{Authenticated, NewSession};
+pub use sso::SsoSignIn;
 pub use transfer::{
     EXPORT_COLUMNS, ExportFile, ImportReport, MAX_IMPORT_ROWS, MAX_LISTED_PROBLEMS, RowProblem, SheetFormat,
     escape_formula,

@@ -99,6 +99,20 @@ impl Passage {
             self.factor_state_at_sign_in(&mut pooled.conn(), user.id).await?
         };
 
+        self.open_session(ctx, &user, second_factor, &account_key, "password")
+            .await
+    }
+
+    /// Open a session for a user whose first factor passed (`method`: password or sso).
+    pub(crate) async fn open_session(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        second_factor: FactorState,
+        account_key: &[u8],
+        method: &'static str,
+    ) -> Result<NewSession, ServiceError> {
+        let now = self.clock.now();
         let token = random_token("")?;
         let csrf_token = random_token("")?;
         let session = Session {
@@ -113,11 +127,12 @@ impl Passage {
         let mut tx = self.begin().await?;
         // Failures are forgiven only once the whole sign-in, second factor included, is done.
         if second_factor == FactorState::Done {
-            auth::clear_login_failures(&mut tx.conn(), &account_key).await?;
+            auth::clear_login_failures(&mut tx.conn(), account_key).await?;
         }
         auth::insert_session(&mut tx.conn(), &session).await?;
         let event = self
             .event(ctx, AuditAction::Login, Some(user.id))
+            .detail("method", method)
             .detail("second_factor", second_factor.as_str());
         audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;

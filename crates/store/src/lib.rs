@@ -23,6 +23,7 @@ pub mod reports;
 pub mod retention;
 pub mod screening;
 pub mod second_factor;
+pub mod sso;
 pub mod users;
 pub mod workflow;
 

@@ -16,7 +16,7 @@ pub struct User {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     username: String,
     display_name: String,
@@ -31,7 +31,7 @@ fn corrupt(e: impl ToString) -> StoreError {
 }
 
 impl UserRow {
-    fn into_user(self) -> Result<(User, String), StoreError> {
+    pub(crate) fn into_user(self) -> Result<(User, String), StoreError> {
         let user = User {
             id: UserId::from_uuid(self.id),
             username: Username::parse(&self.username).map_err(corrupt)?,

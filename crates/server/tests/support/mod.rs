@@ -41,6 +41,11 @@ impl Reply {
 
 impl App {
     pub async fn new() -> Self {
+        Self::with_sso(None).await
+    }
+
+    /// [`Self::new`] with single sign-on through `sso`.
+    pub async fn with_sso(sso: Option<Arc<passage_sso::SsoClient>>) -> Self {
         let t = TestDb::new().await.unwrap();
         let svc = Passage::new(
             t.db.clone(),
@@ -58,6 +63,7 @@ impl App {
             ServerOptions {
                 secure: false,
                 trust_proxy: false,
+                sso,
             },
         );
         Self {
