@@ -10,7 +10,9 @@
 //      who accessed the person; the audit page highlights the access;
 //   4. signing in, the caseworker (whose role requires it) sets up two-step verification from
 //      the QR code's key; a wrong code is refused; the account page says it is on;
-//   5. no console errors / CSP violations anywhere, and no name or reason in the server log.
+//   5. the focal point downloads everything held about the person as a PDF (read with
+//      pdftotext: its parts and the case are there);
+//   6. no console errors / CSP violations anywhere, and no name or reason in the server log.
 //      Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node protection.mjs
@@ -18,6 +20,8 @@
 // Environment: PASSAGE_BIN, CHROMIUM, E2E_DEBUG (see lib.mjs).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   SHOTS,
@@ -118,6 +122,23 @@ async function run() {
     const report = await page.locator('#access-report').innerText();
     assert.ok(report.includes('case.break_glass') && report.includes('case.view') && report.includes('Demo Caseworker'), report);
     await page.screenshot({ path: path.join(SHOTS, 'protection-access-report.png'), fullPage: true });
+  });
+
+  await check('the focal point downloads everything held about the person as a PDF', async () => {
+    await page.locator('#subject-access input[name="case_number"]').fill(number);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download everything held (PDF)' }).click(),
+    ]);
+    const file = path.join(SHOTS, 'protection-subject-access.pdf');
+    await download.saveAs(file);
+    assert.equal(fs.readFileSync(file).subarray(0, 5).toString(), '%PDF-');
+    const text = execFileSync('pdftotext', ['-layout', file, '-']).toString();
+    for (const heading of ['Subject access: everything held about one person', 'Identity', 'Consents', 'Cases', "Who accessed this person's records"]) {
+      assert.ok(text.includes(heading), `the PDF has the heading ${heading}`);
+    }
+    assert.ok(text.includes(number), 'the PDF lists the case');
+    assert.match(text, /case\.break_glass/);
     await signOut(page, base);
   });
 

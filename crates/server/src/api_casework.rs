@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/documents/{doc}", get(download_document))
         .route("/cases/{id}/referrals", post(refer_case))
         .route("/persons/{id}", get(get_person))
+        .route("/persons/{id}/subject-access", get(subject_access))
         .route("/organisations/{org}/persons/similar", post(similar_persons))
         .route("/referrals", get(list_referrals))
         .route("/referrals/{id}", get(get_referral))
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(
+        subject_access,
         search_cases,
         update_case,
         case_history,
@@ -734,6 +736,33 @@ async fn complete_referral(
         .complete_referral(&who.actor, &ctx, parse_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct SubjectAccessParams {
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/persons/{id}/subject-access", tag = "cases",
+    summary = "Everything held about a person, for their subject access request: JSON with document contents, or `?format=pdf` (data protection focal point; audited)",
+    params(("id" = String, Path, description = "Person id"),
+           ("format" = Option<String>, Query, description = "json (default) or pdf")),
+    responses((status = 200, description = "The export"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn subject_access(
+    State(state): State<AppState>,
+    RequestCtx(ctx): RequestCtx,
+    ApiUser(who): ApiUser,
+    Path(id): Path<String>,
+    Query(q): Query<SubjectAccessParams>,
+) -> Result<Response, ApiError> {
+    Ok(crate::data_protection::subject_access_file(
+        &state,
+        &ctx,
+        &who.actor,
+        parse_id(&id)?,
+        q.format.as_deref(),
+    )
+    .await?)
 }
 
 #[derive(Serialize, ToSchema)]

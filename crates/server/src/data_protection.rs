@@ -151,30 +151,56 @@ async fn subject(
     .await
 }
 
+#[derive(serde::Deserialize)]
+struct ExportFormat {
+    format: Option<String>,
+}
+
 async fn subject_export(
     State(state): State<AppState>,
     RequestCtx(ctx): RequestCtx,
     WebUser(who): WebUser,
+    axum::extract::Query(q): axum::extract::Query<ExportFormat>,
     axum::Form(form): axum::Form<SubjectForm>,
 ) -> Result<Response, PageError> {
     let person = match subject_person(&state, &ctx, &who, &form.case_number).await? {
         Ok(p) => p,
         Err(page) => return Ok(page),
     };
-    let export = state.svc.subject_access_export(&who.actor, &ctx, person).await?;
+    Ok(subject_access_file(&state, &ctx, &who.actor, person, q.format.as_deref()).await?)
+}
+
+/// Everything held about a person as a download: JSON (with document contents) or PDF.
+pub(crate) async fn subject_access_file(
+    state: &AppState,
+    ctx: &passage_service::Ctx,
+    actor: &passage_domain::Actor,
+    person: uuid::Uuid,
+    format: Option<&str>,
+) -> Result<Response, passage_service::ServiceError> {
+    let pdf = match format {
+        None | Some("json") => false,
+        Some("pdf") => true,
+        Some(other) => {
+            return Err(passage_domain::InvalidValue::new(
+                "format",
+                format!("'{other}' is not one of json, pdf"),
+            )
+            .into());
+        }
+    };
+    let export = state.svc.subject_access_export(actor, ctx, person).await?;
+    if pdf {
+        let report = passage_service::subject_access_report(&export);
+        return crate::reports::pdf_file(state, report).await;
+    }
     let body = serde_json::to_vec_pretty(&export)
-        .map_err(|e| PageError::Service(passage_service::ServiceError::Internal(e.to_string())))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "application/json".to_owned()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"subject-access-{person}.json\""),
-            ),
-        ],
+        .map_err(|e| passage_service::ServiceError::Internal(e.to_string()))?;
+    Ok(crate::transfer::attachment((
+        format!("subject-access-{person}.json"),
+        "application/json",
         body,
-    )
-        .into_response())
+    )))
 }
 
 async fn reviewed(

@@ -225,24 +225,31 @@ async fn deliver(
     }
 }
 
-#[cfg(feature = "pdf")]
 async fn pdf(
     state: &AppState,
     ctx: &passage_service::Ctx,
     who: &Authenticated,
     report: &Report,
 ) -> Result<Response, PageError> {
-    let markup = passage_service::report::typst(report);
+    let response = pdf_file(state, report.clone()).await?;
+    if response.status().is_success() {
+        state
+            .svc
+            .report_downloaded(&who.actor, ctx, report, "pdf")
+            .await?;
+    }
+    Ok(response)
+}
+
+/// A report as a PDF download (typeset off the request threads).
+#[cfg(feature = "pdf")]
+pub(crate) async fn pdf_file(state: &AppState, report: Report) -> Result<Response, ServiceError> {
+    let markup = passage_service::report::typst(&report);
     let today = state.svc.today();
-    // Typesetting is CPU work: keep it off the request threads.
     let bytes = tokio::task::spawn_blocking(move || passage_pdf::render(&markup, today))
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))?
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    state
-        .svc
-        .report_downloaded(&who.actor, ctx, report, "pdf")
-        .await?;
     Ok(attachment((
         format!("{}.pdf", report.file_stem),
         "application/pdf",
@@ -251,12 +258,7 @@ async fn pdf(
 }
 
 #[cfg(not(feature = "pdf"))]
-async fn pdf(
-    _state: &AppState,
-    _ctx: &passage_service::Ctx,
-    _who: &Authenticated,
-    _report: &Report,
-) -> Result<Response, PageError> {
+pub(crate) async fn pdf_file(_state: &AppState, _report: Report) -> Result<Response, ServiceError> {
     Ok((
         StatusCode::NOT_IMPLEMENTED,
         "This Passage was built without its PDF engine. Download the report as XLSX or HTML, or build \

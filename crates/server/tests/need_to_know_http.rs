@@ -195,3 +195,37 @@ async fn the_focal_point_answers_a_subject_access_request_from_a_case_number() {
         "no telling which numbers exist"
     );
 }
+
+#[tokio::test]
+async fn the_subject_access_export_is_also_an_api_call_for_the_focal_point_only() {
+    let a = App::new().await;
+    let (_, form) = a.svc.current_form("avrr").await.unwrap();
+    let answers = passage_xlsform::fill::fill(&form, &mut Seed::new(5), a.svc.today()).unwrap();
+    let case = a
+        .svc
+        .register_case(&Actor::Operator, &Ctx::cli(), "avrr", a.host().await, &answers)
+        .await
+        .unwrap();
+    let person = case.person_id.unwrap();
+    let path = format!("/api/v1/persons/{person}/subject-access");
+    let dpo = a.token("dpo", passage_domain::TokenScope::Read).await;
+    let (status, export) = a.api("GET", &path, &dpo, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(export["cases"][0]["number"], case.number.as_str());
+    let (status, body) = a.api("GET", &format!("{path}?format=xml"), &dpo, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("json, pdf"),
+        "{body}"
+    );
+    let caseworker = a.token("caseworker", passage_domain::TokenScope::Read).await;
+    let (status, _) = a.api("GET", &path, &caseworker, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The PDF comes from the PDF engine when built in (the browser test reads one); without it
+    // the answer says so.
+    let pdf = a.api("GET", &format!("{path}?format=pdf"), &dpo, None).await.0;
+    assert!(
+        pdf == StatusCode::OK || pdf == StatusCode::NOT_IMPLEMENTED,
+        "{pdf}"
+    );
+}

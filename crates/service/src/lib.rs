@@ -77,6 +77,7 @@ pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSumma
 pub use second_factor::{Enrolment, FactorStatus, PendingSignIn};
 pub use sessions::{Authenticated, NewSession};
 pub use sso::SsoSignIn;
+pub use subject_access::subject_access_report;
 pub use transfer::{
     EXPORT_COLUMNS, ExportFile, ImportReport, MAX_IMPORT_ROWS, MAX_LISTED_PROBLEMS, RowProblem, SheetFormat,
     escape_formula,

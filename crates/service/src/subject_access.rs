@@ -172,3 +172,147 @@ impl Passage {
         }))
     }
 }
+
+/// The subject access export as a report (for its PDF): the same content, in reading order.
+/// Documents are listed by name, type and size; their contents travel in the JSON export.
+pub fn subject_access_report(export: &Value) -> passage_reports::Report {
+    use passage_reports::{Block, Report, Table};
+    fn text(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+            other => other.to_string(),
+        }
+    }
+    fn pairs(v: &Value) -> Table {
+        Table {
+            header: vec!["Field".into(), "Value".into()],
+            rows: v
+                .as_object()
+                .map(|o| o.iter().map(|(k, v)| vec![k.clone(), text(v)]).collect())
+                .unwrap_or_default(),
+        }
+    }
+    fn rows(items: &Value, columns: &[(&str, &str)]) -> Table {
+        Table {
+            header: columns.iter().map(|(_, h)| (*h).to_owned()).collect(),
+            rows: items
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|item| columns.iter().map(|(k, _)| text(&item[*k])).collect())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+    let heading = |level: u8, text: &str, anchor: &str| Block::Heading {
+        level,
+        text: text.to_owned(),
+        anchor: anchor.to_owned(),
+    };
+    let mut blocks = vec![
+        Block::Paragraph(text(&export["about"])),
+        Block::Note(format!(
+            "Exported {}. Person {} registered {}.",
+            text(&export["exported_at"]),
+            text(&export["person"]["id"]),
+            text(&export["person"]["registered_at"])
+        )),
+        heading(1, "Identity", "identity"),
+        Block::Table(pairs(&export["person"]["identity"])),
+        heading(1, "Consents", "consents"),
+        Block::Table(rows(
+            &export["consents"],
+            &[
+                ("scope", "Scope"),
+                ("purpose", "Purpose"),
+                ("recipients", "Recipients"),
+                ("given_on", "Given"),
+                ("withdrawn_on", "Withdrawn"),
+                ("evidence", "Evidence"),
+            ],
+        )),
+        heading(1, "Cases", "cases"),
+    ];
+    for (i, case) in export["cases"].as_array().into_iter().flatten().enumerate() {
+        blocks.push(heading(
+            2,
+            &format!("{} ({})", text(&case["number"]), text(&case["programme"])),
+            &format!("case-{i}"),
+        ));
+        blocks.push(Block::Note(format!(
+            "Stage {}; registered {}{}{}",
+            text(&case["stage"]),
+            text(&case["registered_at"]),
+            if case["closed"].as_bool() == Some(true) {
+                "; closed"
+            } else {
+                ""
+            },
+            if case["shredded"].as_bool() == Some(true) {
+                "; past its retention period: its identifying answers were destroyed"
+            } else {
+                ""
+            },
+        )));
+        blocks.push(Block::Table(pairs(&case["answers"])));
+        for (key, title, columns) in [
+            (
+                "services",
+                "Services",
+                &[
+                    ("type", "Service"),
+                    ("delivered_on", "Delivered"),
+                    ("value", "Value"),
+                    ("currency", "Currency"),
+                ][..],
+            ),
+            ("notes", "Notes", &[("at", "At"), ("text", "Note")][..]),
+            (
+                "documents",
+                "Documents",
+                &[
+                    ("name", "Name"),
+                    ("content_type", "Type"),
+                    ("size", "Bytes"),
+                    ("at", "Added"),
+                ][..],
+            ),
+            (
+                "referrals",
+                "Referrals",
+                &[
+                    ("to_organisation", "To organisation"),
+                    ("service_type", "Service"),
+                    ("status", "Status"),
+                    ("shared_fields", "Answers shared"),
+                    ("requested_at", "Requested"),
+                ][..],
+            ),
+        ] {
+            if case[key].as_array().is_some_and(|a| !a.is_empty()) {
+                blocks.push(Block::Paragraph(title.to_owned()));
+                blocks.push(Block::Table(rows(&case[key], columns)));
+            }
+        }
+    }
+    blocks.push(heading(1, "Who accessed this person's records", "access"));
+    blocks.push(Block::Table(rows(
+        &export["access"],
+        &[
+            ("at", "At"),
+            ("action", "Action"),
+            ("by", "By (user id)"),
+            ("target", "Record"),
+            ("via", "Via"),
+        ],
+    )));
+    Report {
+        title: "Subject access: everything held about one person".to_owned(),
+        subtitle: "Confidential: for the person and the data protection focal point only".to_owned(),
+        file_stem: format!("subject-access-{}", text(&export["person"]["id"])),
+        blocks,
+    }
+}

@@ -96,6 +96,32 @@ async fn the_focal_point_exports_everything_about_a_person_and_who_saw_it() {
             .any(|e| e["action"] == "case.view")
     );
 
+    // The same content as a report, for its PDF.
+    let report = passage_service::subject_access_report(&export);
+    let parts: Vec<&str> = report.headings(1).collect();
+    assert_eq!(
+        parts,
+        [
+            "Identity",
+            "Consents",
+            "Cases",
+            "Who accessed this person's records"
+        ]
+    );
+    assert_eq!(
+        report.headings(2).next(),
+        Some(format!("{} (ct)", case.number).as_str())
+    );
+    let markup = passage_service::report::typst(&report);
+    for held in [
+        "Musu",
+        "Fictional note about the first interview",
+        "statement.txt",
+        "case.view",
+    ] {
+        assert!(markup.contains(held), "{held} is in the PDF's text");
+    }
+
     // Both are in the audit trail.
     let auditor = w.sign_in("auditor").await;
     let events = w

@@ -6,6 +6,28 @@ use crate::{Db, DbTarget, StoreError};
 use std::path::PathBuf;
 
 pub const ENV: &str = "PASSAGE_TEST_DATABASE_URL";
+pub const LOG_ENV: &str = "PASSAGE_TEST_LOG";
+
+/// With `PASSAGE_TEST_LOG` set, the code under test logs at debug level straight to stderr
+/// (past the test harness's capture), so that CI can search a whole test run's log for
+/// personal values (`.ci/check-test-log.py`).
+pub fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os(LOG_ENV).is_none() {
+        return;
+    }
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::new(
+            "debug,sqlx=warn,hyper=warn,hyper_util=warn,h2=warn,rustls=warn,reqwest=warn",
+        );
+        // Another subscriber set first (none today) would simply keep its place.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    });
+}
 
 #[derive(Debug)]
 pub struct TestDb {
@@ -23,6 +45,7 @@ enum Cleanup {
 impl TestDb {
     /// A migrated, empty database.
     pub async fn new() -> Result<Self, StoreError> {
+        init_logging();
         let (target, cleanup) = match std::env::var(ENV).ok().filter(|u| !u.is_empty()) {
             Some(admin_url) => {
                 let name = format!("passage_test_{}", uuid::Uuid::new_v4().simple());
