@@ -70,6 +70,9 @@ async fn queue(
 struct PairForm {
     first: String,
     second: String,
+    /// Merge only: the legal basis for linking records across programmes without consent.
+    #[serde(default)]
+    legal_basis: Option<String>,
 }
 
 fn ids(first: &str, second: &str) -> Result<(uuid::Uuid, uuid::Uuid), ServiceError> {
@@ -87,7 +90,10 @@ async fn merge(
     Form(f): Form<PairForm>,
 ) -> Result<Response, PageError> {
     let (kept, merged) = ids(&f.first, &f.second)?;
-    state.svc.merge_persons(&who.actor, &ctx, kept, merged).await?;
+    state
+        .svc
+        .merge_persons(&who.actor, &ctx, kept, merged, f.legal_basis.as_deref())
+        .await?;
     Ok(Redirect::to("/persons/duplicates").into_response())
 }
 
@@ -156,6 +162,10 @@ struct MergeIn {
     kept: String,
     /// The person whose cases move to `kept`.
     merged: String,
+    /// Needed when the merge links records across programmes and neither person consented
+    /// to linking: on what basis, in at least 15 characters.
+    #[serde(default)]
+    legal_basis: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -224,7 +234,13 @@ async fn api_merge(
 ) -> Result<(StatusCode, Json<MergeOut>), ApiError> {
     let merge = state
         .svc
-        .merge_persons(&who.actor, &ctx, parse_id(&body.kept)?, parse_id(&body.merged)?)
+        .merge_persons(
+            &who.actor,
+            &ctx,
+            parse_id(&body.kept)?,
+            parse_id(&body.merged)?,
+            body.legal_basis.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(merge.into())))
 }

@@ -8,10 +8,11 @@ use passage_domain::{Actor, AuditAction, Denied, InvalidValue, OrgId, Permission
 use passage_store::consent::{self, Consent};
 use passage_store::{audit, persons};
 
-pub const CONSENT_SCOPES: [(&str, &str); 3] = [
+pub const CONSENT_SCOPES: [(&str, &str); 4] = [
     ("processing", "Processing of their data for their case"),
     ("sharing", "Sharing with named organisations"),
     ("tracing", "Tracing family members"),
+    ("linking", "Linking their records across programmes"),
 ];
 
 /// A consent to record.
@@ -75,7 +76,7 @@ impl Passage {
     ) -> Result<uuid::Uuid, ServiceError> {
         let p = self.consent_person(actor, person, Permission::CasesEdit).await?;
         if !CONSENT_SCOPES.iter().any(|(s, _)| *s == new.scope) {
-            return Err(InvalidValue::new("scope", "must be processing, sharing or tracing").into());
+            return Err(InvalidValue::new("scope", "must be processing, sharing, tracing or linking").into());
         }
         let purpose = new.purpose.trim();
         if purpose.is_empty() || purpose.chars().count() > 500 {

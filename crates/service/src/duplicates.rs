@@ -9,6 +9,15 @@ use crate::{Ctx, Passage, authorize};
 use passage_domain::{Actor, AuditAction, OrgId, Permission, Scope, Timestamp};
 use passage_store::persons::{self, Merge};
 
+/// A legal basis for linking records across programmes is said in at least this many
+/// characters (e.g. "Vital interests: identifying a victim of trafficking").
+pub const MIN_LEGAL_BASIS_CHARS: usize = 15;
+
+enum LinkingBasis {
+    Consent,
+    Legal(String),
+}
+
 /// Candidate pairs examined per queue, at most.
 const QUEUE_CANDIDATES: i64 = 500;
 
@@ -141,14 +150,19 @@ impl Passage {
     }
 
     /// Merges `merged` into `kept`: every case of `merged` now belongs to `kept`. Reversible.
+    /// A merge that puts cases of more than one programme under one person links their records
+    /// across programmes: it needs the consent to linking of one of them, or a legal basis the
+    /// caseworker records here (kept sealed under the kept person's key).
     pub async fn merge_persons(
         &self,
         actor: &Actor,
         ctx: &Ctx,
         kept: uuid::Uuid,
         merged: uuid::Uuid,
+        legal_basis: Option<&str>,
     ) -> Result<MergeRecord, ServiceError> {
         let org = self.mergeable(actor, kept, merged).await?;
+        let basis = self.linking_basis(kept, merged, legal_basis).await?;
         let id = uuid::Uuid::now_v7();
         let mut tx = self.begin().await?;
         let cases = persons::case_ids(&mut tx.conn(), merged).await?;
@@ -172,9 +186,83 @@ impl Passage {
             .detail("kept", kept)
             .detail("merged", merged)
             .detail("cases", merge.cases.len());
+        let event = match &basis {
+            None => event,
+            Some(LinkingBasis::Consent) => event.detail("basis", "consent"),
+            Some(LinkingBasis::Legal(_)) => event.detail("basis", "legal_basis"),
+        };
+        match &basis {
+            None => {}
+            Some(LinkingBasis::Consent) => {
+                persons::set_merge_basis(&mut tx.conn(), id, "consent", None).await?
+            }
+            Some(LinkingBasis::Legal(text)) => {
+                let sealed = self
+                    .seal_for_person(kept, &format!("merge-basis:{id}"), text.as_bytes())
+                    .await?;
+                persons::set_merge_basis(&mut tx.conn(), id, "legal_basis", Some(&sealed)).await?;
+            }
+        }
         passage_store::audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(merge.into())
+    }
+
+    /// Why a merge may link records across programmes; `None` when it links nothing new
+    /// (both persons' cases are in one programme).
+    async fn linking_basis(
+        &self,
+        kept: uuid::Uuid,
+        merged: uuid::Uuid,
+        legal_basis: Option<&str>,
+    ) -> Result<Option<LinkingBasis>, ServiceError> {
+        let mut pooled = self.db.acquire().await?;
+        if persons::programmes_of(&mut pooled.conn(), [kept, merged])
+            .await?
+            .len()
+            < 2
+        {
+            return Ok(None);
+        }
+        let today = self.today().to_string();
+        for person in [kept, merged] {
+            let consented = passage_store::consent::of_person(&mut pooled.conn(), person)
+                .await?
+                .iter()
+                .any(|c| c.scope == "linking" && c.withdrawn_on.is_none() && c.given_on <= today);
+            if consented {
+                return Ok(Some(LinkingBasis::Consent));
+            }
+        }
+        match legal_basis.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(b) if b.chars().count() >= MIN_LEGAL_BASIS_CHARS => Ok(Some(LinkingBasis::Legal(b.to_owned()))),
+            Some(_) => Err(passage_domain::InvalidValue::new(
+                "legal_basis",
+                format!("must say in at least {MIN_LEGAL_BASIS_CHARS} characters on what basis the records are linked"),
+            )
+            .into()),
+            None => Err(passage_domain::InvalidValue::new(
+                "legal_basis",
+                "this merge links the person's records across programmes: record their consent to linking on the person page, or give the legal basis",
+            )
+            .into()),
+        }
+    }
+
+    async fn seal_for_person(
+        &self,
+        person: uuid::Uuid,
+        field: &str,
+        text: &[u8],
+    ) -> Result<Vec<u8>, ServiceError> {
+        let p = {
+            let mut pooled = self.db.acquire().await?;
+            persons::get(&mut pooled.conn(), person)
+                .await?
+                .ok_or(ServiceError::NotFound)?
+        };
+        let key = passage_crypto::envelope::DataKey::unwrap(&p.wrapped_key, &self.master, person.as_bytes())?;
+        Ok(key.seal(person.as_bytes(), field, text)?)
     }
 
     /// Undoes a merge: the cases it moved go back to the person they came from.

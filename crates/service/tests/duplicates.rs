@@ -154,7 +154,7 @@ async fn persons_registered_twice_are_merged_and_unmerged_without_losing_anythin
     );
 
     // Merge: the second person's case now belongs to the first; nothing else changes.
-    let merge = w.svc.merge_persons(cw, &web(), p1, p2).await.unwrap();
+    let merge = w.svc.merge_persons(cw, &web(), p1, p2, None).await.unwrap();
     assert_eq!(merge.cases_moved, 1);
     assert_eq!(person_of(second.id).await, p1);
     assert!(w.svc.duplicate_pairs(cw, &web(), w.iom).await.unwrap().is_empty());
@@ -162,7 +162,7 @@ async fn persons_registered_twice_are_merged_and_unmerged_without_losing_anythin
     assert_eq!(person.cases.len(), 2);
     assert!(
         matches!(
-            w.svc.merge_persons(cw, &web(), p1, p2).await,
+            w.svc.merge_persons(cw, &web(), p1, p2, None).await,
             Err(ServiceError::Conflict(_))
         ),
         "merged once only"
@@ -203,7 +203,102 @@ async fn persons_registered_twice_are_merged_and_unmerged_without_losing_anythin
             .is_err()
     );
     assert!(matches!(
-        w.svc.merge_persons(&shelter.actor, &web(), p1, p2).await,
+        w.svc.merge_persons(&shelter.actor, &web(), p1, p2, None).await,
         Err(ServiceError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn linking_records_across_programmes_needs_consent_or_a_legal_basis() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    let cw = &caseworker.actor;
+    let ct = w
+        .svc
+        .register_case(cw, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    let (_, avrr_form) = w.svc.current_form("avrr").await.unwrap();
+    let avrr_answers = passage_xlsform::fill::fill(
+        &avrr_form,
+        &mut passage_xlsform::fill::Seed::new(8),
+        w.svc.today(),
+    )
+    .unwrap();
+    let avrr = w
+        .svc
+        .register_case(cw, &web(), "avrr", w.iom, &avrr_answers)
+        .await
+        .unwrap();
+    let (kept, merged) = (ct.person_id.unwrap(), avrr.person_id.unwrap());
+
+    let refused = w.svc.merge_persons(cw, &web(), kept, merged, None).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Invalid(v)) if v.to_string().contains("across programmes")),
+        "{refused:?}"
+    );
+    let too_short = w
+        .svc
+        .merge_persons(cw, &web(), kept, merged, Some("because"))
+        .await;
+    assert!(matches!(too_short, Err(ServiceError::Invalid(_))));
+    assert_eq!(
+        w.svc.person(cw, &web(), kept).await.unwrap().cases.len(),
+        1,
+        "nothing moved"
+    );
+
+    // A recorded legal basis allows it; the text is sealed, the audit says only which basis.
+    const BASIS: &str = "Vital interests: confirming the identity of a victim of trafficking";
+    let merge = w
+        .svc
+        .merge_persons(cw, &web(), kept, merged, Some(BASIS))
+        .await
+        .unwrap();
+    assert_eq!(w.svc.person(cw, &web(), kept).await.unwrap().cases.len(), 2);
+    let trail = w
+        .svc
+        .audit_events(
+            &passage_domain::Actor::Operator,
+            &web(),
+            &passage_service::AuditQuery {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .events;
+    let event = trail.iter().find(|e| e.action == "person.merge").unwrap();
+    assert!(event.details.contains("legal_basis"), "{}", event.details);
+    assert!(trail.iter().all(|e| !e.details.contains("Vital interests")));
+    w.svc.unmerge_persons(cw, &web(), merge.id).await.unwrap();
+
+    // The person's consent to linking allows it too, until they withdraw it.
+    let consent = w
+        .svc
+        .record_consent(
+            cw,
+            &web(),
+            merged,
+            &passage_service::NewConsent {
+                scope: "linking".into(),
+                purpose: "Reintegration support across programmes".into(),
+                recipients: vec![],
+                given_on: w.svc.today(),
+                evidence: None,
+            },
+        )
+        .await
+        .unwrap();
+    let merge = w.svc.merge_persons(cw, &web(), kept, merged, None).await.unwrap();
+    w.svc.unmerge_persons(cw, &web(), merge.id).await.unwrap();
+    w.svc
+        .withdraw_consent(cw, &web(), merged, consent, w.svc.today())
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.svc.merge_persons(cw, &web(), kept, merged, None).await,
+        Err(ServiceError::Invalid(_))
     ));
 }

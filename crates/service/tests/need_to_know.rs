@@ -154,6 +154,7 @@ async fn counter_trafficking_identities_are_for_the_case_team_or_behind_the_glas
                 &web(),
                 avrr.person_id.unwrap(),
                 case.person_id.unwrap(),
+                None,
             )
             .await,
     );

@@ -283,6 +283,38 @@ pub async fn case_ids(conn: &mut Conn<'_>, person: Uuid) -> Result<Vec<Uuid>, St
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The programmes the persons' cases are in.
+pub async fn programmes_of(conn: &mut Conn<'_>, persons: [Uuid; 2]) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = on_conn!(
+        conn,
+        sqlx::query_as::<_, (String,)>(
+            "select distinct programme from cases where person_id = $1 or person_id = $2 order by programme"
+        )
+        .bind(persons[0])
+        .bind(persons[1]),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(|(p,)| p).collect())
+}
+
+/// Record on what basis a merge links records across programmes (`consent` or
+/// `legal_basis`, the latter's text sealed by the service).
+pub async fn set_merge_basis(
+    conn: &mut Conn<'_>,
+    merge: Uuid,
+    basis: &str,
+    sealed_legal_basis: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    exec!(
+        conn,
+        sqlx::query("update person_merges set basis = $2, legal_basis = $3 where id = $1")
+            .bind(merge)
+            .bind(basis)
+            .bind(sealed_legal_basis)
+    )?;
+    Ok(())
+}
+
 pub async fn get_merge(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<Merge>, StoreError> {
     let row: Option<MergeRow> = on_conn!(
         conn,
