@@ -92,7 +92,8 @@ impl Chrome {
             show_users: who.actor.has_anywhere(Permission::MembersManage)
                 || who.actor.has_anywhere(Permission::InstallationManage),
             show_audit: who.actor.has_anywhere(Permission::AuditView),
-            show_screening: who.actor.has_anywhere(Permission::CrossingsView),
+            show_screening: who.actor.has_anywhere(Permission::CrossingsView)
+                || who.actor.has_anywhere(Permission::WatchlistsManage),
             show_duplicates: who.actor.has_anywhere(Permission::CasesEdit),
             show_indicators: who.actor.has_anywhere(Permission::IndicatorsView),
             show_reports: who.actor.has_anywhere(Permission::ReportsView),

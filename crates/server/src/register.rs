@@ -492,6 +492,15 @@ async fn edit_case(
         .parse()
         .map_err(|_| PageError::Service(ServiceError::NotFound))?;
     let case = state.svc.case(&who.actor, &ctx, id).await?;
+    // The form is offered only to whom may save it: an editor of the programme, on the case's
+    // team where the programme is need-to-know.
+    let (_, edit) = passage_service::record_permissions(&case.programme);
+    who.actor
+        .authorize(edit, passage_domain::Scope::Org(case.owner_org))
+        .map_err(ServiceError::Denied)?;
+    if case.identity_hidden {
+        return Err(ServiceError::Denied(passage_domain::Denied::NeedToKnow).into());
+    }
     let target = Target::Edit {
         id,
         revision: case.revision,

@@ -68,6 +68,13 @@ struct PageParams {
     uploaded: Option<String>,
 }
 
+/// The organisation the Screening page works on: where the user sees crossings, or else keeps
+/// the watchlists.
+fn screening_org(who: &Authenticated) -> Result<passage_domain::OrgId, PageError> {
+    first_org_with(who, Permission::CrossingsView)
+        .or_else(|_| first_org_with(who, Permission::WatchlistsManage))
+}
+
 async fn page(
     state: &AppState,
     ctx: &passage_service::Ctx,
@@ -77,10 +84,15 @@ async fn page(
     notice: Option<String>,
     problems: Vec<String>,
 ) -> Result<Response, PageError> {
-    let org = first_org_with(who, Permission::CrossingsView)?;
+    let org = screening_org(who)?;
     let lists = state.svc.watchlists(&who.actor, org).await?;
-    let hits = state.svc.screening_hits(&who.actor, ctx, org, !show_all).await?;
     let allowed = |p| who.actor.authorize(p, Scope::Org(org)).is_ok();
+    // A list keeper who does not see crossings (an administrator) manages lists only.
+    let hits = if allowed(Permission::CrossingsView) {
+        state.svc.screening_hits(&who.actor, ctx, org, !show_all).await?
+    } else {
+        Vec::new()
+    };
     render_with(
         status,
         &ScreeningPage {
@@ -114,7 +126,7 @@ async fn upload(
     WebUser(who): WebUser,
     mut multipart: Multipart,
 ) -> Result<Response, PageError> {
-    let org = first_org_with(&who, Permission::CrossingsView)?;
+    let org = screening_org(&who)?;
     let (mut name, mut file) = (None, None);
     while let Ok(Some(field)) = multipart.next_field().await {
         match field.name() {

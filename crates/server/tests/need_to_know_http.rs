@@ -12,11 +12,9 @@ use passage_service::Ctx;
 use passage_xlsform::fill::{Seed, fill_with};
 use support::App;
 
-#[tokio::test]
-async fn a_caseworker_breaks_the_glass_and_the_focal_point_reviews_it() {
-    let a = App::new().await;
+/// A generated CT record whose person consented (every point explained): it has an identity.
+async fn consenting_ct_answers(a: &App, seed: u64) -> passage_service::Instance {
     let (_, form) = a.svc.current_form("ct").await.unwrap();
-    // A generated record whose person consented (every point explained): it has an identity.
     let points = match &form.field("consent_points").unwrap().kind {
         passage_xlsform::FieldKind::SelectMultiple { list, .. } => form.choices[list]
             .iter()
@@ -27,7 +25,13 @@ async fn a_caseworker_breaks_the_glass_and_the_focal_point_reviews_it() {
     let preset = passage_service::Instance::default()
         .with("con_Consent", "TRUE")
         .with("consent_points", &points.join(" "));
-    let answers = fill_with(&form, &mut Seed::new(7), a.svc.today(), &preset).unwrap();
+    fill_with(&form, &mut Seed::new(seed), a.svc.today(), &preset).unwrap()
+}
+
+#[tokio::test]
+async fn a_caseworker_breaks_the_glass_and_the_focal_point_reviews_it() {
+    let a = App::new().await;
+    let answers = consenting_ct_answers(&a, 7).await;
     // Registered by the operator (an import, say): its team is the supervisors only.
     let case = a
         .svc
@@ -227,5 +231,46 @@ async fn the_subject_access_export_is_also_an_api_call_for_the_focal_point_only(
     assert!(
         pdf == StatusCode::OK || pdf == StatusCode::NOT_IMPLEMENTED,
         "{pdf}"
+    );
+}
+
+#[tokio::test]
+async fn breaking_the_glass_through_the_api_needs_a_token_that_may_write() {
+    let a = App::new().await;
+    let answers = consenting_ct_answers(&a, 11).await;
+    let case = a
+        .svc
+        .register_case(&Actor::Operator, &Ctx::cli(), "ct", a.host().await, &answers)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/cases/{}", case.id);
+    let reader = a.token("caseworker", passage_domain::TokenScope::Read).await;
+    let (status, masked) = a.api("GET", &path, &reader, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(masked["identity_hidden"], true);
+    let reason = r#"{"reason":"The shelter must confirm tonight's arrival; the team is unreachable"}"#;
+    let (status, _) = a
+        .api("POST", &format!("{path}/break-glass"), &reader, Some(reason))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not with a read-only token");
+    let writer = a.token("caseworker", passage_domain::TokenScope::Write).await;
+    let (status, _) = a
+        .api(
+            "POST",
+            &format!("{path}/break-glass"),
+            &writer,
+            Some(r#"{"reason":"short"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
+    let (status, grant) = a
+        .api("POST", &format!("{path}/break-glass"), &writer, Some(reason))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    assert!(grant["expires_at"].is_string());
+    let (_, opened) = a.api("GET", &path, &reader, None).await;
+    assert_eq!(
+        opened["identity_hidden"], false,
+        "the grant is the user's, whatever the token"
     );
 }

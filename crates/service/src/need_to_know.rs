@@ -177,6 +177,17 @@ impl Passage {
     ) -> Result<Timestamp, ServiceError> {
         let stored = self.readable_case(actor, case).await?;
         let user = actor.user_id().ok_or(ServiceError::Denied(Denied::Forbidden))?;
+        // Breaking the glass grants access: never through a read-only token (a leaked one
+        // must not unmask anyone).
+        if matches!(
+            actor,
+            Actor::User {
+                token_scope: Some(passage_domain::TokenScope::Read),
+                ..
+            }
+        ) {
+            return Err(ServiceError::Denied(Denied::Forbidden));
+        }
         if stored.wrapped_key.is_none() {
             return Err(InvalidValue::new(
                 "break glass",

@@ -278,3 +278,11 @@ pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
         .and_then(|rest| rest.split(end).next())
         .unwrap_or_else(|| panic!("{start:?} not found"))
 }
+
+impl App {
+    /// Who a signed-in browser's cookie (`name=token`) is, as the service sees them.
+    pub async fn session(&self, cookie: &str) -> passage_service::Authenticated {
+        let token = cookie.split_once('=').map_or(cookie, |(_, t)| t);
+        self.svc.authenticate_session(token).await.unwrap()
+    }
+}
