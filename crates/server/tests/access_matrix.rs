@@ -10,10 +10,9 @@
 //!   the expected answer for one user and one target; nothing here is learnt from responses.
 //! - [`every_route_is_in_the_matrix`] parses every `.route(...)` of `crates/server/src` (and the
 //!   OpenAPI document): a new route fails it until someone declares its access here.
-//! - Rows where the server answers differently from the declared rule and that is a real
-//!   authorization gap are listed in [`KNOWN_GAPS`] with the reason; they are asserted to still
-//!   answer as recorded in [`known_gaps_are_still_open`], so that fixing one forces moving it
-//!   back into the matrix.
+//! - It found two gaps when written, since fixed: the edit page of a need-to-know case was
+//!   served outside its team, and the Screening page refused a watchlist keeper without
+//!   `crossings.view`.
 //! - Denied state-changing requests must leave the audit trail untouched (every change is
 //!   written with its audit event in the same transaction, so an unchanged trail means nothing
 //!   changed).
@@ -831,32 +830,6 @@ fn session_routes() -> Vec<Route> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known gaps: cells where the server answers otherwise than the declared rule, and that is an
-// authorization problem. Each names the route, the user, the target, what the rule expects and
-// what the server answers today.
-
-struct Gap {
-    method: &'static str,
-    path: &'static str,
-    user: &'static str,
-    target: Target,
-    /// The status the server answers today (the expected one is the matrix's).
-    today: u16,
-    why: &'static str,
-}
-
-/// Cells known to answer otherwise than their rule (none open: the edit page of a
-/// need-to-know case outside its team, and the Screening page for a watchlist keeper without
-/// `crossings.view`, were found by this matrix and fixed).
-const KNOWN_GAPS: &[Gap] = &[];
-
-fn is_known_gap(route: &Route, who: Who, target: Target) -> bool {
-    KNOWN_GAPS.iter().any(|g| {
-        g.method == route.method && g.path == route.path && g.user == who.label() && g.target == target
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // The fixture: records and things in one app, and everyone signed in once.
 
 struct RecIds {
@@ -1269,8 +1242,6 @@ struct Cell {
     target: Target,
     expected: Expect,
     got: u16,
-    /// Whether the answer differs from the rule.
-    mismatch: bool,
     note: String,
 }
 
@@ -1305,9 +1276,8 @@ fn who_all() -> impl Iterator<Item = Who> {
     std::iter::once(Who::Anon).chain((0..USERS.len()).map(Who::User))
 }
 
-/// Run `routes` on a fresh fixture; returns the mismatches, the gap cells seen, and how many
-/// cells ran.
-async fn run(routes: &[Route]) -> (Vec<Cell>, Vec<Cell>, usize) {
+/// Run `routes` on a fresh fixture; returns the mismatches and how many cells ran.
+async fn run(routes: &[Route]) -> (Vec<Cell>, usize) {
     let f = Fixture::new().await;
     // The masking check can fail: the case's team (the supervisor) does see the name.
     let manager = USERS.iter().position(|d| d.name == "manager").unwrap();
@@ -1322,7 +1292,6 @@ async fn run(routes: &[Route]) -> (Vec<Cell>, Vec<Cell>, usize) {
         "the team sees who the case is about"
     );
     let mut bad = Vec::new();
-    let mut gaps = Vec::new();
     let mut cells = 0;
     for route in routes {
         let channel = route.channel();
@@ -1363,17 +1332,14 @@ async fn run(routes: &[Route]) -> (Vec<Cell>, Vec<Cell>, usize) {
                 target,
                 expected,
                 got: reply.status.as_u16(),
-                mismatch: verdict.is_some(),
                 note: verdict.clone().unwrap_or_default(),
             };
-            if is_known_gap(route, who, target) {
-                gaps.push(cell);
-            } else if verdict.is_some() {
+            if verdict.is_some() {
                 bad.push(cell);
             }
         }
     }
-    (bad, gaps, cells)
+    (bad, cells)
 }
 
 fn table(cells: &[Cell]) -> String {
@@ -1398,10 +1364,10 @@ fn table(cells: &[Cell]) -> String {
 
 #[tokio::test]
 async fn every_route_answers_every_role_as_its_rule_says() {
-    let (mut bad, _, mut cells) = run(&routes()).await;
+    let (mut bad, mut cells) = run(&routes()).await;
     // Each session-ending route on an app of its own, so that it ends no one else's rows.
     for route in session_routes() {
-        let (b, _, n) = run(std::slice::from_ref(&route)).await;
+        let (b, n) = run(std::slice::from_ref(&route)).await;
         bad.extend(b);
         cells += n;
     }
@@ -1411,44 +1377,6 @@ async fn every_route_answers_every_role_as_its_rule_says() {
         bad.len(),
         table(&bad)
     );
-}
-
-#[tokio::test]
-async fn known_gaps_are_still_open() {
-    if KNOWN_GAPS.is_empty() {
-        return;
-    }
-    let all = routes();
-    let gap_routes: Vec<Route> = all
-        .into_iter()
-        .filter(|r| {
-            KNOWN_GAPS
-                .iter()
-                .any(|g| g.method == r.method && g.path == r.path)
-        })
-        .collect();
-    let (_, gaps, _) = run(&gap_routes).await;
-    let mut report = String::new();
-    for g in KNOWN_GAPS {
-        let seen = gaps.iter().find(|c| {
-            c.method == g.method && c.path == g.path && c.who.label() == g.user && c.target == g.target
-        });
-        match seen {
-            Some(c) if c.got == g.today && c.mismatch => {}
-            Some(c) => report.push_str(&format!(
-                "{} {} as {} on {}: now answers {} (recorded {}): if fixed, remove it from KNOWN_GAPS ({})\n",
-                g.method,
-                g.path,
-                g.user,
-                g.target.label(),
-                c.got,
-                g.today,
-                g.why
-            )),
-            None => report.push_str(&format!("{} {} as {}: no such cell\n", g.method, g.path, g.user)),
-        }
-    }
-    assert!(report.is_empty(), "{report}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1613,6 +1541,14 @@ fn every_route_is_in_the_matrix() {
         .chain(session_routes().iter())
         .map(|r| (r.method.to_owned(), shape(r.path)))
         .collect();
+    // A new source file must join SOURCES, or its routes would go unseen.
+    let on_disk: BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rs"))
+        .collect();
+    let read: BTreeSet<String> = SOURCES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    assert_eq!(on_disk, read, "SOURCES must list every file of crates/server/src");
     let routed = routed();
     assert!(
         routed.len() > 150,
