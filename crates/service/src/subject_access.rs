@@ -207,6 +207,13 @@ pub fn subject_access_report(export: &Value) -> passage_reports::Report {
                 .unwrap_or_default(),
         }
     }
+    fn table_or_none(t: Table) -> Block {
+        if t.rows.is_empty() {
+            Block::Note("None recorded.".to_owned())
+        } else {
+            Block::Table(t)
+        }
+    }
     let heading = |level: u8, text: &str, anchor: &str| Block::Heading {
         level,
         text: text.to_owned(),
@@ -223,7 +230,7 @@ pub fn subject_access_report(export: &Value) -> passage_reports::Report {
         heading(1, "Identity", "identity"),
         Block::Table(pairs(&export["person"]["identity"])),
         heading(1, "Consents", "consents"),
-        Block::Table(rows(
+        table_or_none(rows(
             &export["consents"],
             &[
                 ("scope", "Scope"),
@@ -299,7 +306,7 @@ pub fn subject_access_report(export: &Value) -> passage_reports::Report {
         }
     }
     blocks.push(heading(1, "Who accessed this person's records", "access"));
-    blocks.push(Block::Table(rows(
+    blocks.push(table_or_none(rows(
         &export["access"],
         &[
             ("at", "At"),

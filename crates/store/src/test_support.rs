@@ -156,10 +156,6 @@ impl Authenticator {
             .insert(username.to_owned(), (secret, 0));
     }
 
-    pub fn knows(&self, username: &str) -> bool {
-        self.apps.lock().expect("authenticator").contains_key(username)
-    }
-
     /// The next code for `username` that Passage has not seen, at the Unix time `now` gives
     /// (the service's clock, which a test may drive by hand).
     pub async fn code(&self, username: &str, now: impl Fn() -> i64) -> String {
