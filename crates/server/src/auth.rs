@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use passage_domain::Channel;
-use passage_service::{Authenticated, Ctx, PendingSignIn, ServiceError};
+use passage_service::{Authenticated, Ctx, PendingSignIn, ServiceError, SessionState};
 use std::net::SocketAddr;
 
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -107,25 +107,17 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             Err(e) => return ApiError::from(e).into_response(),
         }
     } else if let Some(token) = cookie_value(headers, cookie_name(secure)) {
-        match state.svc.authenticate_session(token).await {
-            Ok(who) => Some(who),
+        match state.svc.resolve_session(token).await {
+            Ok(SessionState::SignedIn(who)) => Some(who),
+            // Past the password, not yet the code: the session may only finish signing in.
+            Ok(SessionState::Pending(p)) => {
+                pending = Some(p);
+                None
+            }
             Err(ServiceError::SessionExpired) => {
                 ended = true;
                 None
             }
-            // Past the password, not yet the code: the session may only finish signing in.
-            Err(ServiceError::SecondFactorRequired) => match state.svc.pending_sign_in(token).await {
-                Ok(p) => {
-                    pending = Some(p);
-                    None
-                }
-                Err(ServiceError::SessionExpired) => {
-                    ended = true;
-                    None
-                }
-                Err(e) if is_api => return ApiError::from(e).into_response(),
-                Err(e) => return PageError::from(e).into_response(),
-            },
             Err(e) if is_api => return ApiError::from(e).into_response(),
             Err(e) => return PageError::from(e).into_response(),
         }

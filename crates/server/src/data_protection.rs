@@ -192,7 +192,7 @@ pub(crate) async fn subject_access_file(
     let export = state.svc.subject_access_export(actor, ctx, person).await?;
     if pdf {
         let report = passage_service::subject_access_report(&export);
-        return crate::reports::pdf_file(state, report).await;
+        return crate::reports::pdf_file(state, &report).await;
     }
     let body = serde_json::to_vec_pretty(&export)
         .map_err(|e| passage_service::ServiceError::Internal(e.to_string()))?;

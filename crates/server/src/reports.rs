@@ -231,7 +231,7 @@ async fn pdf(
     who: &Authenticated,
     report: &Report,
 ) -> Result<Response, PageError> {
-    let response = pdf_file(state, report.clone()).await?;
+    let response = pdf_file(state, report).await?;
     if response.status().is_success() {
         state
             .svc
@@ -243,8 +243,8 @@ async fn pdf(
 
 /// A report as a PDF download (typeset off the request threads).
 #[cfg(feature = "pdf")]
-pub(crate) async fn pdf_file(state: &AppState, report: Report) -> Result<Response, ServiceError> {
-    let markup = passage_service::report::typst(&report);
+pub(crate) async fn pdf_file(state: &AppState, report: &Report) -> Result<Response, ServiceError> {
+    let markup = passage_service::report::typst(report);
     let today = state.svc.today();
     let bytes = tokio::task::spawn_blocking(move || passage_pdf::render(&markup, today))
         .await
@@ -258,7 +258,7 @@ pub(crate) async fn pdf_file(state: &AppState, report: Report) -> Result<Respons
 }
 
 #[cfg(not(feature = "pdf"))]
-pub(crate) async fn pdf_file(_state: &AppState, _report: Report) -> Result<Response, ServiceError> {
+pub(crate) async fn pdf_file(_state: &AppState, _report: &Report) -> Result<Response, ServiceError> {
     Ok((
         StatusCode::NOT_IMPLEMENTED,
         "This Passage was built without its PDF engine. Download the report as XLSX or HTML, or build \

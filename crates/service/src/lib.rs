@@ -75,7 +75,7 @@ pub use reports::{GCM_REVIEW, MAX_NARRATIVE_CHARS, shown};
 pub use retention::{RetentionReport, Schedule};
 pub use screening::{CROSSINGS, MAX_WATCHLIST_BYTES, ScreeningHit, WatchlistSummary};
 pub use second_factor::{Enrolment, FactorStatus, PendingSignIn};
-pub use sessions::{Authenticated, NewSession};
+pub use sessions::{Authenticated, NewSession, SessionState};
 pub use sso::SsoSignIn;
 pub use subject_access::subject_access_report;
 pub use transfer::{

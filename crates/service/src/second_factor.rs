@@ -7,15 +7,15 @@ use crate::error::ServiceError;
 use crate::sessions::{Authenticated, throttle_keys};
 use crate::{Ctx, Passage};
 use passage_crypto::envelope::DataKey;
-use passage_crypto::{random_bytes, sha256, totp};
+use passage_crypto::{random_bytes, totp};
 use passage_domain::{Actor, AuditAction, Outcome, Timestamp, UserId, Username};
 use passage_store::auth::{self, FactorState};
 use passage_store::second_factor::{self, SecondFactor};
-use passage_store::users::{self, User};
+use passage_store::users::User;
 use passage_store::{Conn, audit};
 
 /// A session past its password but not its second factor has this long to finish.
-const PENDING_SECS: i64 = 10 * 60;
+pub(crate) const PENDING_SECS: i64 = 10 * 60;
 const SECRET_FIELD: &str = "totp_secret";
 const ISSUER: &str = "Passage";
 
@@ -63,30 +63,6 @@ impl Passage {
             FactorState::Enrol
         } else {
             FactorState::Done
-        })
-    }
-
-    /// The sign-in behind a session cookie that still needs its second factor.
-    pub async fn pending_sign_in(&self, token: &str) -> Result<PendingSignIn, ServiceError> {
-        let now = self.clock.now();
-        let hash = sha256(token.as_bytes()).to_vec();
-        let mut pooled = self.db.acquire().await?;
-        let mut c = pooled.conn();
-        let (session, user) = users::by_session(&mut c, &hash)
-            .await?
-            .ok_or(ServiceError::SessionExpired)?;
-        if session.second_factor == FactorState::Done {
-            return Err(ServiceError::NotFound);
-        }
-        if user.disabled || now >= session.created_at.plus_seconds(PENDING_SECS) {
-            auth::delete_session(&mut c, &hash).await?;
-            return Err(ServiceError::SessionExpired);
-        }
-        Ok(PendingSignIn {
-            user,
-            csrf_token: session.csrf_token,
-            session_hash: hash,
-            state: session.second_factor,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Signing in and out, browser sessions and API tokens.
 
 use crate::error::ServiceError;
+use crate::second_factor::{PENDING_SECS, PendingSignIn};
 use crate::{Ctx, Passage};
 use passage_crypto::{keyed_hash, random_token, sha256};
 use passage_domain::{
@@ -18,6 +19,14 @@ pub struct NewSession {
     pub user_id: UserId,
     /// Whether the session still waits for a second factor (and can do nothing else).
     pub second_factor: FactorState,
+}
+
+/// What a session cookie stands for.
+#[derive(Debug, Clone)]
+pub enum SessionState {
+    SignedIn(Authenticated),
+    /// Past the password, not yet the second factor: the session may only finish signing in.
+    Pending(PendingSignIn),
 }
 
 /// A request's authenticated identity.
@@ -173,8 +182,9 @@ impl Passage {
         })
     }
 
-    /// Resolve a session cookie, enforcing the idle and absolute limits.
-    pub async fn authenticate_session(&self, token: &str) -> Result<Authenticated, ServiceError> {
+    /// Resolve a session cookie, enforcing the idle and absolute limits: a signed-in user, or a
+    /// sign-in that still waits for its second factor (which has [`PENDING_SECS`] to finish).
+    pub async fn resolve_session(&self, token: &str) -> Result<SessionState, ServiceError> {
         let now = self.clock.now();
         let hash = sha256(token.as_bytes()).to_vec();
         let mut pooled = self.db.acquire().await?;
@@ -187,23 +197,47 @@ impl Passage {
             auth::delete_session(&mut c, &hash).await?;
             return Err(ServiceError::SessionExpired);
         }
-
+        if session.second_factor != FactorState::Done {
+            if user.disabled || now >= session.created_at.plus_seconds(PENDING_SECS) {
+                auth::delete_session(&mut c, &hash).await?;
+                return Err(ServiceError::SessionExpired);
+            }
+            return Ok(SessionState::Pending(PendingSignIn {
+                user,
+                csrf_token: session.csrf_token,
+                session_hash: hash,
+                state: session.second_factor,
+            }));
+        }
         if user.disabled {
             return Err(ServiceError::SessionExpired);
-        }
-        if session.second_factor != FactorState::Done {
-            return Err(ServiceError::SecondFactorRequired);
         }
         if session.last_seen_at.seconds_until(now) >= TOUCH_EVERY_SECS {
             auth::touch_session(&mut c, &hash, now).await?;
         }
         let actor = self.actor_for(&mut c, user.id, None).await?;
-        Ok(Authenticated {
+        Ok(SessionState::SignedIn(Authenticated {
             actor,
             user,
             csrf_token: Some(session.csrf_token),
             session_hash: Some(hash),
-        })
+        }))
+    }
+
+    /// A signed-in user's session; a sign-in still waiting for its second factor is refused.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Authenticated, ServiceError> {
+        match self.resolve_session(token).await? {
+            SessionState::SignedIn(who) => Ok(who),
+            SessionState::Pending(_) => Err(ServiceError::SecondFactorRequired),
+        }
+    }
+
+    /// The sign-in behind a session cookie that still needs its second factor.
+    pub async fn pending_sign_in(&self, token: &str) -> Result<PendingSignIn, ServiceError> {
+        match self.resolve_session(token).await? {
+            SessionState::Pending(p) => Ok(p),
+            SessionState::SignedIn(_) => Err(ServiceError::NotFound),
+        }
     }
 
     /// Resolve an API token (`Authorization: Bearer psg_…`).

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
 
+mod support;
+
 use passage_crypto::PasswordHasher;
 use passage_domain::{Actor, Clock, Denied, OrgId, Timestamp, TokenScope};
 use passage_service::{
@@ -76,21 +78,7 @@ impl World {
             .login(&web(), user, self.password(user), address)
             .await
             .unwrap();
-        if s.second_factor != FactorState::Done {
-            let pending = self.svc.pending_sign_in(&s.token).await.unwrap();
-            if pending.state == FactorState::Enrol {
-                let setup = self.svc.start_enrolment(&pending.user).await.unwrap();
-                self.phones.add(user, &setup.secret);
-            }
-            let code = self
-                .phones
-                .code(user, || self.svc.now().micros() / 1_000_000)
-                .await;
-            self.svc
-                .complete_sign_in(&web(), &pending, &code, address)
-                .await
-                .unwrap();
-        }
+        support::finish_sign_in(&self.svc, &self.phones, &s).await;
         s
     }
 
