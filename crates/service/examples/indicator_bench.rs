@@ -369,7 +369,7 @@ fn reporting_json(form: &Form, answers: &passage_xlsform::check::Instance) -> se
 /// Generated cases straight into the tables, in large transactions (the service's
 /// registration path, with its encryption and audit, is measured elsewhere).
 async fn generate(svc: &Passage, db: &Db, cases: u64, services: u64) {
-    let Db::Sqlite(pool, _) = db else {
+    let Db::Sqlite(pool, ..) = db else {
         panic!("the benchmark runs on SQLite")
     };
     let orgs = svc.organisations(&Actor::Operator).await.unwrap();

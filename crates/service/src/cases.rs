@@ -515,63 +515,75 @@ impl Passage {
             }
             prepared.push((stored, person, index, event, record, hits, documents));
         }
-        let mut tx = self.begin().await?;
-        let mut out = Vec::with_capacity(prepared.len());
-        for (stored, person, index, event, record, hits, documents) in prepared {
-            let person_id = match person {
-                PersonLink::Existing(p) => Some(self.person_of_org(&mut tx.conn(), p, org).await?.id),
-                PersonLink::New(new) => {
-                    self.insert_person(&mut tx.conn(), &new).await?;
-                    Some(new.person.id)
-                }
-                PersonLink::None => None,
-            };
-            let n = cases::next_number(&mut tx.conn(), programme, year).await?;
-            let stored = StoredCase {
-                number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
-                person_id,
-                ..stored
-            };
-            cases::insert(&mut tx.conn(), &stored).await?;
-            cases::insert_index(&mut tx.conn(), stored.id, &index).await?;
-            self.store_hits(&mut tx.conn(), stored.id, hits, now).await?;
-            for (doc, body) in &documents {
-                passage_store::activity::add_document(&mut tx.conn(), doc, body).await?;
-            }
-            audit::append(&mut tx.conn(), &event).await?;
-            if let Some(submission) = &extra.submission {
-                let done = passage_store::collection::Submission {
-                    state: passage_store::collection::State::Processed,
-                    // Kept: a note such as "1 attached file(s) never arrived".
-                    problem: submission.problem.clone(),
-                    case_id: Some(stored.id),
-                    case_revision: Some(stored.revision),
-                    updated_at: now,
-                    ..submission.clone()
-                };
-                if extra.new_submission {
-                    // Received and registered at once: one transaction, nothing to finish later.
-                    passage_store::collection::insert_submission(&mut tx.conn(), &done).await?;
-                } else {
-                    let changed = passage_store::collection::set_outcome(
-                        &mut tx.conn(),
-                        &done,
-                        passage_store::collection::State::Received,
-                    )
-                    .await?;
-                    // Another process finished it first: keep its record, not a second one.
-                    if changed == 0 {
-                        return Err(ServiceError::Conflict("a record for this submission"));
+        // Many small records (ODK submissions) arrive at once: their writes share commits.
+        let svc = self.clone();
+        let programme = programme.to_owned();
+        let Extra {
+            submission,
+            summary,
+            new_submission,
+            ..
+        } = extra;
+        self.write_grouped(move |conn| {
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(prepared.len());
+                let mut events = Vec::with_capacity(prepared.len() + 1);
+                for (stored, person, index, event, record, hits, documents) in prepared {
+                    let person_id = match person {
+                        PersonLink::Existing(p) => Some(svc.person_of_org(conn, p, org).await?.id),
+                        PersonLink::New(new) => {
+                            svc.insert_person(conn, &new).await?;
+                            Some(new.person.id)
+                        }
+                        PersonLink::None => None,
+                    };
+                    let n = cases::next_number(conn, &programme, year).await?;
+                    let stored = StoredCase {
+                        number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
+                        person_id,
+                        ..stored
+                    };
+                    cases::insert(conn, &stored).await?;
+                    cases::insert_index(conn, stored.id, &index).await?;
+                    svc.store_hits(conn, stored.id, hits, now).await?;
+                    for (doc, body) in &documents {
+                        passage_store::activity::add_document(conn, doc, body).await?;
                     }
+                    events.push(event);
+                    if let Some(submission) = &submission {
+                        let done = passage_store::collection::Submission {
+                            state: passage_store::collection::State::Processed,
+                            // Kept: a note such as "1 attached file(s) never arrived".
+                            problem: submission.problem.clone(),
+                            case_id: Some(stored.id),
+                            case_revision: Some(stored.revision),
+                            updated_at: now,
+                            ..submission.clone()
+                        };
+                        if new_submission {
+                            // Received and registered at once: one transaction, nothing to finish later.
+                            passage_store::collection::insert_submission(conn, &done).await?;
+                        } else {
+                            let changed = passage_store::collection::set_outcome(
+                                conn,
+                                &done,
+                                passage_store::collection::State::Received,
+                            )
+                            .await?;
+                            // Another process finished it first: keep its record, not a second one.
+                            if changed == 0 {
+                                return Err(ServiceError::Conflict("a record for this submission"));
+                            }
+                        }
+                    }
+                    out.push(record_of(stored, record));
                 }
-            }
-            out.push(record_of(stored, record));
-        }
-        if let Some(event) = &extra.summary {
-            audit::append(&mut tx.conn(), event).await?;
-        }
-        tx.commit().await?;
-        Ok(out)
+                events.extend(summary);
+                audit::append_all(conn, &events).await?;
+                Ok(out)
+            })
+        })
+        .await
     }
 
     /// A stored case and the permissions it needs, or "not found" for those who may not see it.

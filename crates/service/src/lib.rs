@@ -161,6 +161,10 @@ pub struct Passage {
     unlocked: Arc<collection::UnlockedKeys>,
 }
 
+/// The future of a grouped write's body (see [`Passage::write_grouped`]).
+pub(crate) type BoxedWrite<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ServiceError>> + Send + 'a>>;
+
 /// A use case's write transaction: committing it also marks indicator figures stale.
 pub(crate) struct WriteTx {
     tx: passage_store::Tx,
@@ -243,6 +247,35 @@ impl Passage {
             tx: self.db.begin().await?,
             changes: self.changes.clone(),
         })
+    }
+
+    /// A use case's write that may share a transaction with others arriving at the same time
+    /// (see `passage_store::Db::write_grouped`): ingestion of many small records at once. The
+    /// body's error undoes its writes only; its result is given after the commit. The body
+    /// runs while the writer lock is held: it must not begin a transaction of its own.
+    pub(crate) async fn write_grouped<T, F>(&self, body: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> FnOnce(&'a mut passage_store::Conn<'c>) -> BoxedWrite<'a, T> + Send + 'static,
+    {
+        let (result, mut answer) = tokio::sync::oneshot::channel();
+        let write: passage_store::Write = Box::new(move |conn| {
+            Box::pin(async move {
+                let outcome = body(conn).await;
+                let kept = outcome.is_ok();
+                let _ = result.send(outcome);
+                kept
+            })
+        });
+        self.db.write_grouped(write).await?;
+        // Empty only if the body panicked (the writer undid it and logged that).
+        let outcome = answer
+            .try_recv()
+            .map_err(|_| ServiceError::Internal("a write was interrupted".into()))?;
+        if outcome.is_ok() {
+            self.changes.fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+        outcome
     }
 
     pub fn db(&self) -> &Db {

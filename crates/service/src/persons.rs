@@ -225,7 +225,7 @@ impl Passage {
         new: &NewPerson,
     ) -> Result<(), ServiceError> {
         persons::insert(conn, &new.person).await?;
-        persons::set_index(conn, new.person.id, &new.index).await?;
+        persons::add_index(conn, new.person.id, &new.index).await?;
         Ok(())
     }
 

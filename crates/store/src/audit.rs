@@ -8,59 +8,96 @@ use passage_domain::{AuditEvent, OrgId, Timestamp, UserId};
 use uuid::Uuid;
 
 /// Append `event` to the chain; returns its sequence number.
+pub async fn append(conn: &mut Conn<'_>, event: &AuditEvent) -> Result<i64, StoreError> {
+    append_all(conn, std::slice::from_ref(event)).await
+}
+
+/// Events per insert statement: 13 bound values each, well inside both databases' limits.
+const EVENTS_PER_INSERT: usize = 500;
+
+/// Append `events` to the chain in order; returns the last one's sequence number (0 for
+/// none). The head moves once and the rows go in multi-row inserts, so a batch costs a few
+/// statements whatever its size.
 ///
 /// Bumping the single `audit_head` row first serialises concurrent appenders (a row lock on
 /// PostgreSQL; SQLite write transactions are already serial), so the chain never forks.
-pub async fn append(conn: &mut Conn<'_>, event: &AuditEvent) -> Result<i64, StoreError> {
-    let (seq, prev_hash): (i64, Vec<u8>) = on_conn!(
+pub async fn append_all(conn: &mut Conn<'_>, events: &[AuditEvent]) -> Result<i64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let count = events.len() as i64;
+    let (last, mut prev_hash): (i64, Vec<u8>) = on_conn!(
         conn,
         sqlx::query_as::<_, (i64, Vec<u8>)>(
-            "update audit_head set last_seq = last_seq + 1 where id = 1 returning last_seq, last_hash"
-        ),
+            "update audit_head set last_seq = last_seq + $1 where id = 1 returning last_seq, last_hash"
+        )
+        .bind(count),
         fetch_one
     )?;
-    let mut chained = ChainedEvent {
-        seq,
-        at: event.at,
-        actor: event.actor,
-        org: event.org,
-        action: event.action.as_str().to_owned(),
-        target_type: event.target_type.map(str::to_owned),
-        target_id: event.target_id.clone(),
-        outcome: event.outcome.as_str().to_owned(),
-        channel: event.channel.as_str().to_owned(),
-        request_id: event.request_id.clone(),
-        details: details_json(&event.details),
-        prev_hash,
-        hash: Vec::new(),
-    };
-    chained.hash = passage_crypto::chain_hash(&chained.prev_hash, &chained.canonical_bytes()).to_vec();
-    exec!(
-        conn,
-        sqlx::query(
+    let mut chained = Vec::with_capacity(events.len());
+    for (seq, event) in (last - count + 1..).zip(events) {
+        let mut link = ChainedEvent {
+            seq,
+            at: event.at,
+            actor: event.actor,
+            org: event.org,
+            action: event.action.as_str().to_owned(),
+            target_type: event.target_type.map(str::to_owned),
+            target_id: event.target_id.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            channel: event.channel.as_str().to_owned(),
+            request_id: event.request_id.clone(),
+            details: details_json(&event.details),
+            prev_hash,
+            hash: Vec::new(),
+        };
+        link.hash = passage_crypto::chain_hash(&link.prev_hash, &link.canonical_bytes()).to_vec();
+        prev_hash = link.hash.clone();
+        chained.push(link);
+    }
+    for part in chained.chunks(EVENTS_PER_INSERT) {
+        let rows: Vec<String> = (0..part.len())
+            .map(|r| {
+                let marks: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        // Only placeholders are added to the text; the values are bound.
+        let sql = format!(
             "insert into audit_events (seq, at, actor_user_id, org_id, action, target_type, target_id, \
-             outcome, channel, request_id, details, prev_hash, hash) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        )
-        .bind(chained.seq)
-        .bind(chained.at.micros())
-        .bind(chained.actor.map(|a| a.as_uuid()))
-        .bind(chained.org.map(|o| o.as_uuid()))
-        .bind(&chained.action)
-        .bind(&chained.target_type)
-        .bind(&chained.target_id)
-        .bind(&chained.outcome)
-        .bind(&chained.channel)
-        .bind(&chained.request_id)
-        .bind(&chained.details)
-        .bind(&chained.prev_hash)
-        .bind(&chained.hash)
-    )?;
+             outcome, channel, request_id, details, prev_hash, hash) values {}",
+            rows.join(", ")
+        );
+        let sql = sqlx::AssertSqlSafe(sql.as_str());
+        macro_rules! bind_events {
+            ($q:expr) => {{
+                let mut q = $q;
+                for e in part {
+                    q = q
+                        .bind(e.seq)
+                        .bind(e.at.micros())
+                        .bind(e.actor.map(|a| a.as_uuid()))
+                        .bind(e.org.map(|o| o.as_uuid()))
+                        .bind(&e.action)
+                        .bind(&e.target_type)
+                        .bind(&e.target_id)
+                        .bind(&e.outcome)
+                        .bind(&e.channel)
+                        .bind(&e.request_id)
+                        .bind(&e.details)
+                        .bind(&e.prev_hash)
+                        .bind(&e.hash);
+                }
+                q
+            }};
+        }
+        exec!(conn, bind_events!(sqlx::query(sql)))?;
+    }
     exec!(
         conn,
-        sqlx::query("update audit_head set last_hash = $1 where id = 1").bind(&chained.hash)
+        sqlx::query("update audit_head set last_hash = $1 where id = 1").bind(&prev_hash)
     )?;
-    Ok(seq)
+    Ok(last)
 }
 
 #[derive(sqlx::FromRow)]

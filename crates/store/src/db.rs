@@ -1,4 +1,5 @@
 use crate::StoreError;
+use crate::group::{Group, Write};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -71,8 +72,9 @@ impl fmt::Debug for DbTarget {
 pub enum Db {
     /// SQLite allows one writer at a time; writers of this process queue on the lock instead
     /// of polling SQLite's busy handler, which sleeps in growing steps and makes tail
-    /// latency under concurrent writes.
-    Sqlite(SqlitePool, Arc<Writer>),
+    /// latency under concurrent writes. Grouped writes share transactions on the writer
+    /// thread of [`Group`].
+    Sqlite(SqlitePool, Arc<Writer>, Arc<Group>),
     Postgres(PgPool),
 }
 
@@ -80,25 +82,28 @@ pub enum Db {
 #[derive(Debug, Default)]
 pub struct Writer {
     mutex: Arc<Mutex<()>>,
-    commits: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
     checkpointing: std::sync::atomic::AtomicBool,
 }
 
-/// Commits between checkpoints of the WAL. They run after the commit, off the writer lock,
+/// Writes between checkpoints of the WAL. They run after the commit, off the writer lock,
 /// so that copying the WAL into the database (big with attachments) does not hold up the
-/// next writer; SQLite's own checkpoint after 10,000 pages remains as a safety net.
+/// next writer; SQLite's own checkpoint after 50,000 pages remains as a safety net.
 const CHECKPOINT_EVERY: u64 = 32;
 
 impl Writer {
-    async fn lock_owned(self: &Arc<Self>) -> OwnedMutexGuard<()> {
+    pub(crate) async fn lock_owned(self: &Arc<Self>) -> OwnedMutexGuard<()> {
         // The guard must own the mutex; the mutex lives in its own Arc.
         self.mutex.clone().lock_owned().await
     }
 
-    fn committed(self: &Arc<Self>, pool: &SqlitePool) {
+    /// After a commit of `writes` writes (several when grouped).
+    pub(crate) fn committed(self: &Arc<Self>, pool: &SqlitePool, writes: u64) {
         use std::sync::atomic::Ordering;
-        let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if !n.is_multiple_of(CHECKPOINT_EVERY) || self.checkpointing.swap(true, Ordering::AcqRel) {
+        let before = self.writes.fetch_add(writes, Ordering::Relaxed);
+        if before / CHECKPOINT_EVERY == (before + writes) / CHECKPOINT_EVERY
+            || self.checkpointing.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (pool, writer) = (pool.clone(), self.clone());
@@ -163,7 +168,7 @@ impl Tx {
             Self::Sqlite(t, guard, writer, pool) => {
                 t.commit().await?;
                 drop(guard);
-                writer.committed(&pool);
+                writer.committed(&pool, 1);
             }
             Self::Postgres(t) => t.commit().await?,
         }
@@ -211,14 +216,21 @@ impl Db {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
                     .pragma("secure_delete", "on")
-                    .pragma("wal_autocheckpoint", "10000");
+                    // Checkpoints run in the background (see `Writer::committed`); SQLite's
+                    // own, which runs inside a writer's commit, is only a safety net.
+                    .pragma("wal_autocheckpoint", "50000")
+                    // A grouped commit with photos dirties thousands of pages: kept in memory
+                    // instead of spilling to the WAL before the commit; savepoints' journals
+                    // too.
+                    .pragma("cache_size", "-16384")
+                    .pragma("temp_store", "memory");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(Self::Sqlite(pool, Arc::default()))
+                Ok(Self::Sqlite(pool, Arc::default(), Arc::default()))
             }
             DbTarget::Postgres(url) => {
                 let options =
@@ -244,7 +256,7 @@ impl Db {
     /// A consistent copy of a SQLite database in a new file (`VACUUM INTO`: safe while
     /// Passage serves). PostgreSQL is copied with its own tools (`pg_dump`).
     pub async fn snapshot_sqlite(&self, into: &Path) -> Result<(), StoreError> {
-        let Self::Sqlite(pool, _) = self else {
+        let Self::Sqlite(pool, ..) = self else {
             return Err(StoreError::Unavailable(
                 "a snapshot file is for SQLite; use pg_dump".into(),
             ));
@@ -284,7 +296,7 @@ impl Db {
     /// Apply pending migrations (each in its own transaction).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(p, _) => SQLITE_MIGRATIONS.run(p).await?,
+            Self::Sqlite(p, ..) => SQLITE_MIGRATIONS.run(p).await?,
             Self::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
         }
         Ok(())
@@ -298,7 +310,7 @@ impl Db {
             Self::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
         };
         let applied = match self {
-            Self::Sqlite(p, _) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
+            Self::Sqlite(p, ..) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
             Self::Postgres(p) => sqlx::query_scalar::<_, i64>(APPLIED).fetch_one(p).await,
         };
         match applied {
@@ -321,7 +333,7 @@ impl Db {
 
     pub async fn acquire(&self) -> Result<Pooled, StoreError> {
         Ok(match self {
-            Self::Sqlite(p, _) => Pooled::Sqlite(p.acquire().await?),
+            Self::Sqlite(p, ..) => Pooled::Sqlite(p.acquire().await?),
             Self::Postgres(p) => Pooled::Postgres(p.acquire().await?),
         })
     }
@@ -330,7 +342,7 @@ impl Db {
     /// two writers queue instead of failing on a lock upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Self::Sqlite(p, writer) => {
+            Self::Sqlite(p, writer, _) => {
                 let guard = writer.lock_owned().await;
                 Tx::Sqlite(
                     p.begin_with("BEGIN IMMEDIATE").await?,
@@ -343,12 +355,41 @@ impl Db {
         })
     }
 
+    /// A write that may share its transaction with others arriving at the same time (SQLite:
+    /// see [`Group`]; PostgreSQL, whose writers do not queue, runs it in its own). `Ok` means
+    /// it was committed or, if it reported failure, undone; `Err`, that nothing of it stays.
+    pub async fn write_grouped(&self, write: Write) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(p, writer, group) => group.write(p, writer, write).await,
+            Self::Postgres(p) => {
+                use futures_util::FutureExt;
+                let mut tx = p.begin().await?;
+                let kept = {
+                    let mut conn = Conn::Postgres(&mut tx);
+                    std::panic::AssertUnwindSafe(write(&mut conn))
+                        .catch_unwind()
+                        .await
+                };
+                match kept {
+                    Ok(true) => tx.commit().await?,
+                    Ok(false) => tx.rollback().await?,
+                    Err(_) => {
+                        tracing::error!("a database write panicked; it was undone");
+                        tx.rollback().await?;
+                        return Err(StoreError::Unavailable("the write failed and was undone".into()));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Refresh the query planner's statistics after a bulk load such as a large demo (and, on
     /// PostgreSQL, the visibility map, so that blind-index lookups read the index only —
     /// autovacuum does the same on its own schedule).
     pub async fn analyze(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(p, _) => sqlx::query("analyze").execute(p).await.map(|_| ())?,
+            Self::Sqlite(p, ..) => sqlx::query("analyze").execute(p).await.map(|_| ())?,
             Self::Postgres(p) => sqlx::query("vacuum analyze").execute(p).await.map(|_| ())?,
         }
         Ok(())
@@ -357,7 +398,7 @@ impl Db {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(p, _) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
+            Self::Sqlite(p, ..) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
             Self::Postgres(p) => sqlx::query("select 1").execute(p).await.map(|_| ())?,
         }
         Ok(())
@@ -365,7 +406,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(p, _) => p.close().await,
+            Self::Sqlite(p, ..) => p.close().await,
             Self::Postgres(p) => p.close().await,
         }
     }

@@ -4,6 +4,7 @@
 
 mod db;
 mod error;
+mod group;
 
 pub mod activity;
 pub mod audit;
@@ -32,3 +33,4 @@ pub mod test_support;
 
 pub use db::{Backend, Conn, Db, DbTarget, Pooled, Tx};
 pub use error::StoreError;
+pub use group::{Write, WriteFuture};

@@ -115,6 +115,15 @@ pub async fn set_index(
         conn,
         sqlx::query("delete from person_index where person_id = $1").bind(person)
     )?;
+    add_index(conn, person, entries).await
+}
+
+/// Index a person that has no entries yet (just inserted): [`set_index`] without the delete.
+pub async fn add_index(
+    conn: &mut Conn<'_>,
+    person: Uuid,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
     crate::cases::insert_hashes(conn, "person_index (person_id, field, hash)", person, entries).await
 }
 

@@ -433,6 +433,12 @@ async fn concurrent_appends_never_fork_the_chain() {
     for pair in events.windows(2) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
     }
+    for e in &events {
+        assert_eq!(
+            passage_crypto::chain_hash(&e.prev_hash, &e.canonical_bytes()).to_vec(),
+            e.hash
+        );
+    }
 }
 
 #[tokio::test]
@@ -684,4 +690,92 @@ async fn forms_cases_and_workflows_round_trip() {
         ..filter("ct")
     };
     assert_eq!(cases::search(&mut c.conn(), &open).await.unwrap().1, 0);
+}
+
+/// Writes sent at once share commits on SQLite; one that fails or panics is undone alone, and
+/// every write is answered only once it is committed.
+#[tokio::test]
+async fn grouped_writes_undo_only_the_one_that_fails() {
+    let t = TestDb::new().await.unwrap();
+    let orgs_made: Vec<_> = (0..24)
+        .map(|i| org(&format!("Grouped Org {i:02}"), false))
+        .collect();
+    let writes = orgs_made.iter().enumerate().map(|(i, o)| {
+        let (db, o) = (t.db.clone(), o.clone());
+        tokio::spawn(async move {
+            db.write_grouped(Box::new(move |conn| {
+                Box::pin(async move {
+                    orgs::insert(conn, &o).await.unwrap();
+                    audit::append(
+                        conn,
+                        &AuditEvent::new(o.created_at, AuditAction::OrgCreated, Channel::Cli),
+                    )
+                    .await
+                    .unwrap();
+                    match i {
+                        5 => false,
+                        9 => panic!("a bug in one write"),
+                        _ => true,
+                    }
+                })
+            }))
+            .await
+        })
+    });
+    let answers: Vec<_> = join_tasks(writes).await;
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.is_err(), i == 9, "write {i}: {answer:?}");
+    }
+    let mut c = t.db.acquire().await.unwrap();
+    for (i, o) in orgs_made.iter().enumerate() {
+        let stored = orgs::get(&mut c.conn(), o.id).await.unwrap();
+        assert_eq!(stored.is_some(), i != 5 && i != 9, "org {i}");
+    }
+    // 22 kept writes, each with its event: the chain has no gap from the undone ones.
+    assert_eq!(audit::head(&mut c.conn()).await.unwrap().0, 22);
+    let events = audit::batch_after(&mut c.conn(), 0, 100).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=22).collect::<Vec<_>>());
+}
+
+async fn join_tasks<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// A batch of events is chained like single appends: consecutive numbers, each linked to the
+/// one before, in one movement of the head.
+#[tokio::test]
+async fn a_batch_of_audit_events_is_chained_in_order() {
+    let t = TestDb::new().await.unwrap();
+    let at = Timestamp::from_micros(1_790_000_000_000_000);
+    let mut tx = t.db.begin().await.unwrap();
+    audit::append(
+        &mut tx.conn(),
+        &AuditEvent::new(at, AuditAction::OrgCreated, Channel::Cli),
+    )
+    .await
+    .unwrap();
+    let batch: Vec<_> = (0..3)
+        .map(|_| AuditEvent::new(at, AuditAction::OrgCreated, Channel::Api))
+        .collect();
+    assert_eq!(audit::append_all(&mut tx.conn(), &batch).await.unwrap(), 4);
+    assert_eq!(audit::append_all(&mut tx.conn(), &[]).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let mut c = t.db.acquire().await.unwrap();
+    let events = audit::batch_after(&mut c.conn(), 0, 10).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    for e in &events {
+        assert_eq!(
+            passage_crypto::chain_hash(&e.prev_hash, &e.canonical_bytes()).to_vec(),
+            e.hash
+        );
+    }
+    assert_eq!(audit::head(&mut c.conn()).await.unwrap().1, events[3].hash);
 }

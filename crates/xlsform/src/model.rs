@@ -329,8 +329,15 @@ impl Form {
         out.into_iter().collect()
     }
 
+    /// The first field called `name`, at any depth (called per answer: it does not allocate).
     pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields().into_iter().map(|(f, _)| f).find(|f| f.name == name)
+        fn find<'a>(nodes: &'a [Node], name: &str) -> Option<&'a Field> {
+            nodes.iter().find_map(|node| match node {
+                Node::Field(f) => (f.name == name).then_some(f),
+                Node::Group(g) => find(&g.children, name),
+            })
+        }
+        find(&self.children, name)
     }
 
     /// The label of choice `name` in `list`, in `language`.
