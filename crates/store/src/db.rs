@@ -362,21 +362,13 @@ impl Db {
         match self {
             Self::Sqlite(p, writer, group) => group.write(p, writer, write).await,
             Self::Postgres(p) => {
-                use futures_util::FutureExt;
                 let mut tx = p.begin().await?;
-                let kept = {
-                    let mut conn = Conn::Postgres(&mut tx);
-                    std::panic::AssertUnwindSafe(write(&mut conn))
-                        .catch_unwind()
-                        .await
-                };
-                match kept {
-                    Ok(true) => tx.commit().await?,
-                    Ok(false) => tx.rollback().await?,
-                    Err(_) => {
-                        tracing::error!("a database write panicked; it was undone");
+                match crate::group::run(write, &mut Conn::Postgres(&mut tx)).await {
+                    Some(true) => tx.commit().await?,
+                    Some(false) => tx.rollback().await?,
+                    None => {
                         tx.rollback().await?;
-                        return Err(StoreError::Unavailable("the write failed and was undone".into()));
+                        return Err(crate::group::panic_error());
                     }
                 }
                 Ok(())

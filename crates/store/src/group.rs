@@ -63,6 +63,20 @@ impl Group {
     }
 }
 
+/// Run one write: whether to keep it, or `None` if it panicked (logged; the caller undoes it).
+pub(crate) async fn run(write: Write, conn: &mut Conn<'_>) -> Option<bool> {
+    let kept = AssertUnwindSafe(write(conn)).catch_unwind().await.ok();
+    if kept.is_none() {
+        tracing::error!("a database write panicked; it was undone");
+    }
+    kept
+}
+
+/// What a write that panicked is answered.
+pub(crate) fn panic_error() -> StoreError {
+    StoreError::Unavailable("the write failed and was undone".into())
+}
+
 fn start(pool: SqlitePool, writer: Arc<Writer>) -> mpsc::UnboundedSender<Queued> {
     let (queue, mut incoming) = mpsc::unbounded_channel::<Queued>();
     let spawned = std::thread::Builder::new()
@@ -99,15 +113,9 @@ async fn run_group(pool: &SqlitePool, writer: &Arc<Writer>, batch: Vec<Queued>) 
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         for (write, panicked) in writes.into_iter().zip(&mut panicked) {
             sqlx::query("savepoint grouped").execute(&mut *tx).await?;
-            let kept = {
-                let mut conn = Conn::Sqlite(&mut tx);
-                AssertUnwindSafe(write(&mut conn)).catch_unwind().await
-            };
-            if !matches!(kept, Ok(true)) {
-                if kept.is_err() {
-                    tracing::error!("a grouped database write panicked; it was undone");
-                    *panicked = true;
-                }
+            let kept = run(write, &mut Conn::Sqlite(&mut tx)).await;
+            if kept != Some(true) {
+                *panicked = kept.is_none();
                 sqlx::query("rollback to grouped").execute(&mut *tx).await?;
             }
             sqlx::query("release grouped").execute(&mut *tx).await?;
@@ -123,7 +131,7 @@ async fn run_group(pool: &SqlitePool, writer: &Arc<Writer>, batch: Vec<Queued>) 
         let answer = match error.take() {
             Some(e) => Err(e),
             None if !committed => Err(StoreError::Unavailable("the shared commit failed".into())),
-            None if panicked => Err(StoreError::Unavailable("the write failed and was undone".into())),
+            None if panicked => Err(panic_error()),
             None => Ok(()),
         };
         let _ = settled.send(answer);

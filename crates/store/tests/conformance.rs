@@ -408,6 +408,19 @@ async fn audit_events_chain_and_cannot_be_changed() {
     );
 }
 
+/// Each event links to the one before it, and its hash is that of its own content.
+fn assert_chain_is_whole(events: &[passage_domain::ChainedEvent]) {
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    for e in events {
+        assert_eq!(
+            passage_crypto::chain_hash(&e.prev_hash, &e.canonical_bytes()).to_vec(),
+            e.hash
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_never_fork_the_chain() {
     let t = TestDb::new().await.unwrap();
@@ -430,15 +443,7 @@ async fn concurrent_appends_never_fork_the_chain() {
         events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         (1..=24).collect::<Vec<_>>()
     );
-    for pair in events.windows(2) {
-        assert_eq!(pair[1].prev_hash, pair[0].hash);
-    }
-    for e in &events {
-        assert_eq!(
-            passage_crypto::chain_hash(&e.prev_hash, &e.canonical_bytes()).to_vec(),
-            e.hash
-        );
-    }
+    assert_chain_is_whole(&events);
 }
 
 #[tokio::test]
@@ -700,29 +705,36 @@ async fn grouped_writes_undo_only_the_one_that_fails() {
     let orgs_made: Vec<_> = (0..24)
         .map(|i| org(&format!("Grouped Org {i:02}"), false))
         .collect();
-    let writes = orgs_made.iter().enumerate().map(|(i, o)| {
-        let (db, o) = (t.db.clone(), o.clone());
-        tokio::spawn(async move {
-            db.write_grouped(Box::new(move |conn| {
-                Box::pin(async move {
-                    orgs::insert(conn, &o).await.unwrap();
-                    audit::append(
-                        conn,
-                        &AuditEvent::new(o.created_at, AuditAction::OrgCreated, Channel::Cli),
-                    )
-                    .await
-                    .unwrap();
-                    match i {
-                        5 => false,
-                        9 => panic!("a bug in one write"),
-                        _ => true,
-                    }
-                })
-            }))
-            .await
+    let writes: Vec<_> = orgs_made
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let (db, o) = (t.db.clone(), o.clone());
+            tokio::spawn(async move {
+                db.write_grouped(Box::new(move |conn| {
+                    Box::pin(async move {
+                        orgs::insert(conn, &o).await.unwrap();
+                        audit::append(
+                            conn,
+                            &AuditEvent::new(o.created_at, AuditAction::OrgCreated, Channel::Cli),
+                        )
+                        .await
+                        .unwrap();
+                        match i {
+                            5 => false,
+                            9 => panic!("a bug in one write"),
+                            _ => true,
+                        }
+                    })
+                }))
+                .await
+            })
         })
-    });
-    let answers: Vec<_> = join_tasks(writes).await;
+        .collect();
+    let mut answers = Vec::new();
+    for write in writes {
+        answers.push(write.await.unwrap());
+    }
     for (i, answer) in answers.iter().enumerate() {
         assert_eq!(answer.is_err(), i == 9, "write {i}: {answer:?}");
     }
@@ -736,14 +748,6 @@ async fn grouped_writes_undo_only_the_one_that_fails() {
     let events = audit::batch_after(&mut c.conn(), 0, 100).await.unwrap();
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=22).collect::<Vec<_>>());
-}
-
-async fn join_tasks<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let mut out = Vec::new();
-    for h in handles.collect::<Vec<_>>() {
-        out.push(h.await.unwrap());
-    }
-    out
 }
 
 /// A batch of events is chained like single appends: consecutive numbers, each linked to the
@@ -768,14 +772,6 @@ async fn a_batch_of_audit_events_is_chained_in_order() {
     let mut c = t.db.acquire().await.unwrap();
     let events = audit::batch_after(&mut c.conn(), 0, 10).await.unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-    for pair in events.windows(2) {
-        assert_eq!(pair[1].prev_hash, pair[0].hash);
-    }
-    for e in &events {
-        assert_eq!(
-            passage_crypto::chain_hash(&e.prev_hash, &e.canonical_bytes()).to_vec(),
-            e.hash
-        );
-    }
+    assert_chain_is_whole(&events);
     assert_eq!(audit::head(&mut c.conn()).await.unwrap().1, events[3].hash);
 }
