@@ -74,6 +74,9 @@ fn selected(indicator: &Indicator, table: &Table, scope: &Scope) -> (Vec<(u32, i
     let mut out = Vec::new();
     let mut undated = 0;
     for (row, day) in dates.iter().enumerate() {
+        if table.is_retired(row) {
+            continue;
+        }
         if !in_scope.as_ref().is_none_or(|b| b.test(row)) || !filter.as_ref().is_none_or(|b| b.test(row)) {
             continue;
         }

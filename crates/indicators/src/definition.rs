@@ -279,6 +279,21 @@ pub type Sources = HashMap<SourceRef, Schema>;
 
 /// Parse and check a definitions file against the sources Passage has.
 pub fn load(file: &str, text: &str, sources: &Sources) -> Result<Vec<Indicator>, DefinitionError> {
+    let (indicators, mut unavailable) = load_each(file, text, sources)?;
+    match unavailable.is_empty() {
+        true => Ok(indicators),
+        false => Err(unavailable.swap_remove(0)),
+    }
+}
+
+/// Like [`load`], but an indicator that does not check against `sources` (a form version
+/// dropped or changed a field it uses) is set aside with its error while the others load.
+/// A file that cannot be read at all, or repeats a code, is still refused.
+pub fn load_each(
+    file: &str,
+    text: &str,
+    sources: &Sources,
+) -> Result<(Vec<Indicator>, Vec<DefinitionError>), DefinitionError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| DefinitionError {
         file: file.to_owned(),
         line: e.span().map(|s| line_of(text, s.start)),
@@ -287,6 +302,7 @@ pub fn load(file: &str, text: &str, sources: &Sources) -> Result<Vec<Indicator>,
     })?;
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(raw.indicator.len());
+    let mut unavailable = Vec::new();
     for r in raw.indicator {
         let fail = |message: String| DefinitionError {
             file: file.to_owned(),
@@ -297,9 +313,12 @@ pub fn load(file: &str, text: &str, sources: &Sources) -> Result<Vec<Indicator>,
         if !seen.insert(r.code.clone()) {
             return Err(fail("the code is used by an earlier indicator too".into()));
         }
-        out.push(check(&r, sources).map_err(fail)?);
+        match check(&r, sources) {
+            Ok(i) => out.push(i),
+            Err(message) => unavailable.push(fail(message)),
+        }
     }
-    Ok(out)
+    Ok((out, unavailable))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

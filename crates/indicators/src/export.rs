@@ -183,6 +183,141 @@ pub fn sdmx_csv(input: &ExportInput) -> Result<Vec<u8>, ExportError> {
     finish(w)
 }
 
+/// SDMX-ML 2.1 generic data message with the same series, keys and observations as
+/// [`sdmx_csv`]: one series per combination of dimension values, observations by year.
+/// `prepared` is the message time (`YYYY-MM-DDThh:mm:ss`).
+pub fn sdmx_ml(input: &ExportInput, prepared: &str) -> Result<Vec<u8>, ExportError> {
+    use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+    let cells = published(input)?;
+    let series = series_code(input.indicator);
+    let unit = if input.indicator.unit == "percent" {
+        "PT"
+    } else {
+        "NUMBER"
+    };
+    // Series in the order their first observation comes.
+    let mut grouped: Vec<(SdmxKeys, Vec<(i32, String)>)> = Vec::new();
+    for (c, v) in cells {
+        let k = sdmx_keys(input, c)?;
+        match grouped.iter_mut().find(|(g, _)| g.same_series(&k)) {
+            Some((_, obs)) => obs.push((c.year, v)),
+            None => grouped.push((k, vec![(c.year, v)])),
+        }
+    }
+    let (agency, rest) = SDMX_DATAFLOW.split_once(':').unwrap_or(("", SDMX_DATAFLOW));
+    let (flow, version) = rest
+        .split_once('(')
+        .map_or((rest, "1.0"), |(f, v)| (f, v.trim_end_matches(')')));
+
+    let mut w = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+    let value = |id: &str, v: &str| {
+        let mut e = BytesStart::new("generic:Value");
+        e.push_attribute(("id", id));
+        e.push_attribute(("value", v));
+        Event::Empty(e)
+    };
+    let text = |w: &mut quick_xml::Writer<Vec<u8>>, name: &str, t: &str| -> std::io::Result<()> {
+        w.write_event(Event::Start(BytesStart::new(name)))?;
+        w.write_event(Event::Text(BytesText::new(t)))?;
+        w.write_event(Event::End(BytesEnd::new(name)))
+    };
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let mut root = BytesStart::new("message:GenericData");
+    root.push_attribute((
+        "xmlns:message",
+        "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message",
+    ));
+    root.push_attribute((
+        "xmlns:generic",
+        "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/data/generic",
+    ));
+    root.push_attribute((
+        "xmlns:common",
+        "http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common",
+    ));
+    w.write_event(Event::Start(root))?;
+    w.write_event(Event::Start(BytesStart::new("message:Header")))?;
+    let id: String = format!(
+        "{series}_{}_{}",
+        input.ref_area,
+        input.last_update.replace('-', "")
+    );
+    text(&mut w, "message:ID", &id)?;
+    text(&mut w, "message:Test", "false")?;
+    text(&mut w, "message:Prepared", prepared)?;
+    let mut sender = BytesStart::new("message:Sender");
+    sender.push_attribute(("id", "PASSAGE"));
+    w.write_event(Event::Start(sender))?;
+    let mut name = BytesStart::new("common:Name");
+    name.push_attribute(("xml:lang", "en"));
+    w.write_event(Event::Start(name))?;
+    w.write_event(Event::Text(BytesText::new(input.compiling_org)))?;
+    w.write_event(Event::End(BytesEnd::new("common:Name")))?;
+    w.write_event(Event::End(BytesEnd::new("message:Sender")))?;
+    let mut structure = BytesStart::new("message:Structure");
+    structure.push_attribute(("structureID", flow));
+    structure.push_attribute(("dimensionAtObservation", "TIME_PERIOD"));
+    w.write_event(Event::Start(structure))?;
+    w.write_event(Event::Start(BytesStart::new("common:StructureUsage")))?;
+    let mut reference = BytesStart::new("Ref");
+    reference.push_attribute(("agencyID", agency));
+    reference.push_attribute(("id", flow));
+    reference.push_attribute(("version", version));
+    w.write_event(Event::Empty(reference))?;
+    w.write_event(Event::End(BytesEnd::new("common:StructureUsage")))?;
+    w.write_event(Event::End(BytesEnd::new("message:Structure")))?;
+    w.write_event(Event::End(BytesEnd::new("message:Header")))?;
+
+    let mut data = BytesStart::new("message:DataSet");
+    data.push_attribute(("structureRef", flow));
+    data.push_attribute(("action", "Replace"));
+    w.write_event(Event::Start(data))?;
+    for (k, observations) in &grouped {
+        w.write_event(Event::Start(BytesStart::new("generic:Series")))?;
+        w.write_event(Event::Start(BytesStart::new("generic:SeriesKey")))?;
+        for (id, v) in [
+            ("FREQ", "A"),
+            ("REPORTING_TYPE", "N"),
+            ("SERIES", series.as_str()),
+            ("REF_AREA", input.ref_area),
+            ("SEX", k.sex),
+            ("AGE", k.age.as_str()),
+            ("COMPOSITE_BREAKDOWN", k.composite),
+            ("CUST_BREAKDOWN", k.custom.as_str()),
+        ] {
+            w.write_event(value(id, v))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("generic:SeriesKey")))?;
+        w.write_event(Event::Start(BytesStart::new("generic:Attributes")))?;
+        w.write_event(value("UNIT_MEASURE", unit))?;
+        w.write_event(value("UNIT_MULT", "0"))?;
+        if !k.custom_label.is_empty() {
+            w.write_event(value("CUST_BREAKDOWN_LB", &k.custom_label))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("generic:Attributes")))?;
+        for (year, v) in observations {
+            w.write_event(Event::Start(BytesStart::new("generic:Obs")))?;
+            let mut dim = BytesStart::new("generic:ObsDimension");
+            dim.push_attribute(("value", year.to_string().as_str()));
+            w.write_event(Event::Empty(dim))?;
+            let mut obs = BytesStart::new("generic:ObsValue");
+            obs.push_attribute(("value", v.as_str()));
+            w.write_event(Event::Empty(obs))?;
+            w.write_event(Event::Start(BytesStart::new("generic:Attributes")))?;
+            w.write_event(value("OBS_STATUS", "A"))?;
+            w.write_event(value("NATURE", "C"))?;
+            w.write_event(Event::End(BytesEnd::new("generic:Attributes")))?;
+            w.write_event(Event::End(BytesEnd::new("generic:Obs")))?;
+        }
+        w.write_event(Event::End(BytesEnd::new("generic:Series")))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("message:DataSet")))?;
+    w.write_event(Event::End(BytesEnd::new("message:GenericData")))?;
+    let mut out = w.into_inner();
+    out.push(b'\n');
+    Ok(out)
+}
+
 /// HXL-tagged CSV for HDX: a header row, then the hashtag row. Disaggregations have no core
 /// HXL hashtag that fits every field, so each gets a custom `#x_<field>` one.
 pub fn hxl_csv(input: &ExportInput) -> Result<Vec<u8>, ExportError> {
@@ -254,6 +389,13 @@ struct SdmxKeys {
     composite: &'static str,
     custom: String,
     custom_label: String,
+}
+
+impl SdmxKeys {
+    fn same_series(&self, other: &Self) -> bool {
+        (self.sex, &self.age, self.composite, &self.custom)
+            == (other.sex, &other.age, other.composite, &other.custom)
+    }
 }
 
 fn sdmx_keys(input: &ExportInput, c: &Cell) -> Result<SdmxKeys, ExportError> {
@@ -545,6 +687,75 @@ mod tests {
         assert_eq!(r[8], ["2026", "", "", "", "", "7"]);
         assert_eq!(r.len(), 9, "hidden and value-less cells are not written");
         assert!(!r.iter().flatten().any(|c| c == "MALE" || c == "Y15T17"));
+    }
+
+    #[test]
+    fn sdmx_ml_holds_the_same_observations_as_sdmx_csv_grouped_in_series() {
+        use quick_xml::events::Event;
+        let (out, hidden) = outcome();
+        let ind = indicator("sdg = [\"10.7\", \"10.7.3\"]\nsdmx_series = \"SM_DTH_MIGR\"");
+        let xml = sdmx_ml(&input(&ind, &out, &hidden), "2026-03-01T10:00:00").unwrap();
+        // Every observation as (series key, year, value), read back with an XML parser.
+        let mut reader = quick_xml::Reader::from_reader(xml.as_slice());
+        let (mut key, mut year, mut series, mut in_key) = (Vec::new(), String::new(), 0, false);
+        let mut found = Vec::new();
+        let mut header = Vec::new();
+        let mut buf = Vec::new();
+        let attr = |e: &quick_xml::events::BytesStart, name: &str| {
+            e.try_get_attribute(name)
+                .unwrap()
+                .map(|a| {
+                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .unwrap()
+                        .into_owned()
+                })
+                .unwrap_or_default()
+        };
+        loop {
+            let event = reader.read_event_into(&mut buf).unwrap();
+            match event {
+                Event::Start(e) if e.name().0 == "generic:Series" => {
+                    series += 1;
+                    key.clear();
+                }
+                Event::Start(e) if e.name().0 == "generic:SeriesKey" => in_key = true,
+                Event::End(e) if e.name().0 == "generic:SeriesKey" => in_key = false,
+                Event::Empty(e) if in_key && e.name().0 == "generic:Value" => {
+                    key.push(attr(&e, "value"));
+                }
+                Event::Empty(e) if e.name().0 == "generic:ObsDimension" => year = attr(&e, "value"),
+                Event::Empty(e) if e.name().0 == "generic:ObsValue" => {
+                    let mut row = key.clone();
+                    row.push(year.clone());
+                    row.push(attr(&e, "value"));
+                    found.push(row);
+                }
+                Event::Empty(e) if e.name().0 == "Ref" => {
+                    header.push(format!(
+                        "{}:{}({})",
+                        attr(&e, "agencyID"),
+                        attr(&e, "id"),
+                        attr(&e, "version")
+                    ));
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+            buf.clear();
+        }
+        assert_eq!(header, [SDMX_DATAFLOW]);
+        // The CSV's columns FREQ..CUST_BREAKDOWN, TIME_PERIOD and OBS_VALUE.
+        let mut expected: Vec<Vec<String>> = rows(sdmx_csv)[1..].iter().map(|r| r[1..11].to_vec()).collect();
+        found.sort();
+        expected.sort();
+        assert_eq!(found, expected);
+        assert!(series < found.len(), "years of one breakdown share a series");
+        let text = String::from_utf8(xml).unwrap();
+        assert!(text.contains("<message:Prepared>2026-03-01T10:00:00</message:Prepared>"));
+        assert!(
+            text.contains("Nationality: Guinea, Republic of"),
+            "custom breakdowns keep their label"
+        );
     }
 
     #[test]

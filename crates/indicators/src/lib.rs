@@ -12,6 +12,7 @@ pub mod table;
 pub use compute::{Cell, Outcome, Scope, compute, rows_behind};
 pub use definition::{
     Computation, DefinitionError, Indicator, Measure, SourceKind, SourceRef, Sources, builtin, load,
+    load_each,
 };
 pub use table::{FieldSpec, Kind, Schema, Table};
 

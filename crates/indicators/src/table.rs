@@ -233,10 +233,15 @@ pub fn year_of(day: i32) -> i32 {
 }
 
 /// A source's rows, column by column. Only the fields some indicator uses are kept.
+/// Rows are only ever added; a row whose record changed is retired (left out of every
+/// computation) and the record's new values are added as a new row.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     columns: HashMap<String, Column>,
     len: usize,
+    /// One bit per row, set when the row is retired.
+    retired: Vec<u64>,
+    retired_count: usize,
 }
 
 impl Table {
@@ -246,7 +251,10 @@ impl Table {
             .into_iter()
             .filter_map(|f| schema.field(f).map(|spec| (f.to_owned(), Column::new(spec.kind))))
             .collect();
-        Self { columns, len: 0 }
+        Self {
+            columns,
+            ..Self::default()
+        }
     }
 
     /// Add one row; `get` answers a field's raw value (as stored: codes, numbers, dates).
@@ -275,11 +283,33 @@ impl Table {
         self.len += 1;
     }
 
+    /// Rows added, retired ones included (row numbers run up to this).
     pub fn len(&self) -> usize {
         self.len
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+    /// Leave row `row` out of every computation from now on.
+    pub fn retire(&mut self, row: usize) {
+        if row >= self.len || self.is_retired(row) {
+            return;
+        }
+        let (word, bit) = (row / 64, row % 64);
+        if self.retired.len() <= word {
+            self.retired.resize(word + 1, 0);
+        }
+        self.retired[word] |= 1 << bit;
+        self.retired_count += 1;
+    }
+    pub fn is_retired(&self, row: usize) -> bool {
+        self.retired
+            .get(row / 64)
+            .is_some_and(|w| w & (1 << (row % 64)) != 0)
+    }
+    /// How many rows are retired.
+    pub fn retired(&self) -> usize {
+        self.retired_count
     }
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.get(name)

@@ -215,6 +215,27 @@ fn scope_limits_county_and_organisations() {
 }
 
 #[test]
+fn retired_rows_count_nowhere() {
+    let s = sources();
+    let i = indicator("date = \"registered\"\ndisaggregate = [\"sex\"]");
+    let mut t = table(&s);
+    t.retire(0);
+    t.retire(0);
+    assert_eq!(t.retired(), 1, "a row is retired once");
+    let o = compute(&i, &t, &Scope::default());
+    assert_eq!(cell(&o, 2025, None, ""), (Some(3.0), 3));
+    assert_eq!(cell(&o, 2025, Some(0), "female"), (Some(1.0), 1));
+    assert_eq!(rows_behind(&i, &t, &Scope::default(), 2025, None), [1, 2, 3]);
+    // Its replacement, pushed as a new row, counts instead.
+    let names = ["sex", "registered"];
+    let values = ["male", "2025-05-01"];
+    t.push(|f| names.iter().position(|n| *n == f).map(|k| values[k]));
+    let o = compute(&i, &t, &Scope::default());
+    assert_eq!(cell(&o, 2025, None, ""), (Some(4.0), 4));
+    assert_eq!(cell(&o, 2025, Some(0), "female"), (Some(1.0), 1));
+}
+
+#[test]
 fn rows_behind_a_figure_are_the_ones_counted() {
     let s = sources();
     let t = table(&s);

@@ -534,6 +534,15 @@ async fn serve(
         config.database.redacted()
     );
 
+    // Load the indicator facts now, so that the first dashboard view does not wait for it
+    // (at a million records that takes tens of seconds; afterwards only changes are read).
+    let preload = svc.clone();
+    tokio::spawn(async move {
+        if let Err(e) = preload.indicator_facts().await {
+            tracing::warn!(error = %e, "loading the indicator facts failed; the dashboard will retry");
+        }
+    });
+
     let pruner = svc.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));

@@ -106,7 +106,15 @@ async fn upload(
     };
     match state.svc.upload_form(&who.actor, &ctx, &programme, &file).await {
         Ok(v) => {
-            let notice = format!("Version {} of {} is now the current form.", v.version, v.title);
+            let mut notice = format!("Version {} of {} is now the current form.", v.version, v.title);
+            let unavailable = &state.svc.indicator_catalogue().await?.unavailable;
+            let theirs: Vec<String> = unavailable.iter().filter_map(|e| e.indicator.clone()).collect();
+            if !theirs.is_empty() {
+                notice.push_str(&format!(
+                    " With the current forms these indicators cannot be computed (the Indicators page says why): {}.",
+                    theirs.join(", ")
+                ));
+            }
             page(&state, &who, StatusCode::CREATED, Some(notice), Vec::new()).await
         }
         Err(ServiceError::InvalidForm(problems)) => {

@@ -8,16 +8,18 @@ use crate::auth::{ApiUser, RequestCtx, WebUser};
 use crate::error::{ApiError, PageError};
 use crate::pages::{Chrome, render_with};
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use passage_charts::Series;
-use passage_domain::Permission;
+use passage_domain::{InvalidValue, Permission};
 use passage_service::indicator::Indicator;
 use passage_service::shown;
-use passage_service::{Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, RecordRef, ServiceError};
+use passage_service::{
+    Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, ManualEntry, RecordRef, ServiceError,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -28,7 +30,13 @@ pub fn routes() -> Router<AppState> {
         .route("/indicators/{code}/data.csv", get(csv_download))
         .route("/indicators/{code}/export", get(export_download))
         .route("/indicators/{code}/records", get(records))
-        .route("/indicators/{code}/values", axum::routing::post(enter_value))
+        .route(
+            "/indicators/{code}/values",
+            axum::routing::post(enter_value).layer(DefaultBodyLimit::max(
+                passage_service::MAX_DOCUMENT_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/indicators/{code}/evidence/{year}", get(evidence_download))
 }
 
 pub fn api_routes() -> Router<AppState> {
@@ -130,6 +138,8 @@ struct DashboardPage {
     exact: bool,
     threshold: u64,
     as_of: String,
+    /// Indicators the current forms cannot give, with the reason.
+    unavailable: Vec<String>,
 }
 
 impl DashboardPage {
@@ -252,6 +262,7 @@ async fn dashboard(
             exact: d.exact,
             threshold: d.threshold,
             as_of: d.as_of.display_minutes(),
+            unavailable: d.catalogue.unavailable.iter().map(ToString::to_string).collect(),
         },
     )
 }
@@ -318,10 +329,20 @@ struct DetailPage {
     exact: bool,
     threshold: u64,
     manual: bool,
-    /// (year, value, source, evidence, entered) of a manual indicator.
-    values: Vec<(i32, String, String, String, String)>,
+    values: Vec<ValueRow>,
     can_enter: bool,
     notice: Option<String>,
+}
+
+/// A manual indicator's value as the page lists it.
+struct ValueRow {
+    year: i32,
+    value: String,
+    source: String,
+    evidence: String,
+    /// The attached evidence file's name.
+    file: Option<String>,
+    entered: String,
 }
 
 impl DetailPage {
@@ -466,9 +487,13 @@ async fn detail(
             .manual_values(&who.actor, &code)
             .await?
             .into_iter()
-            .map(|v| {
-                let entered = passage_domain::Timestamp::from_micros(v.entered_at).display_minutes();
-                (v.year, show(Some(v.value), false), v.source, v.evidence, entered)
+            .map(|v| ValueRow {
+                year: v.year,
+                value: show(Some(v.value), false),
+                entered: passage_domain::Timestamp::from_micros(v.entered_at).display_minutes(),
+                source: v.source,
+                evidence: v.evidence,
+                file: v.evidence_name,
             })
             .collect()
     } else {
@@ -586,7 +611,7 @@ async fn export_download(
     let format = ExportFormat::parse(&p.format).ok_or_else(|| {
         ServiceError::from(passage_domain::InvalidValue::new(
             "format",
-            "is not one of csv, open-sdg, open-sdg-meta, sdmx, hxl",
+            "is not one of csv, open-sdg, open-sdg-meta, sdmx, sdmx-ml, hxl",
         ))
     })?;
     let filter = FilterParams::new(p.year, p.county, None).filter()?;
@@ -677,28 +702,84 @@ async fn records(
     )
 }
 
-#[derive(Deserialize)]
-struct ValueForm {
-    year: i32,
-    value: String,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    evidence: String,
-}
-
+/// The manual value form: multipart, for its optional evidence file.
 async fn enter_value(
     State(state): State<AppState>,
     RequestCtx(ctx): RequestCtx,
     WebUser(who): WebUser,
     Path(code): Path<String>,
-    Form(f): Form<ValueForm>,
+    mut multipart: Multipart,
 ) -> Result<Response, PageError> {
+    let unreadable = || {
+        ServiceError::from(InvalidValue::new(
+            "evidence_file",
+            "is larger than 10 MiB or was cut off",
+        ))
+    };
+    let mut entry = ManualEntry::default();
+    let mut year = String::new();
+    while let Some(field) = multipart.next_field().await.map_err(|_| unreadable())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(|_| unreadable())?;
+            if !bytes.is_empty() {
+                entry.file = Some((file_name, bytes.to_vec()));
+            }
+            continue;
+        }
+        let text = field.text().await.map_err(|_| unreadable())?;
+        match name.as_str() {
+            "year" => year = text,
+            "value" => entry.value = text,
+            "source" => entry.source = text,
+            "evidence" => entry.evidence = text,
+            _ => {}
+        }
+    }
+    entry.year = year
+        .trim()
+        .parse()
+        .map_err(|_| ServiceError::from(InvalidValue::new("year", "is not a year")))?;
     state
         .svc
-        .set_manual_value(&who.actor, &ctx, &code, f.year, &f.value, &f.source, &f.evidence)
+        .set_manual_value(&who.actor, &ctx, &code, &entry)
         .await?;
-    Ok(axum::response::Redirect::to(&format!("/indicators/{code}?year={}&saved=1", f.year)).into_response())
+    Ok(
+        axum::response::Redirect::to(&format!("/indicators/{code}?year={}&saved=1", entry.year))
+            .into_response(),
+    )
+}
+
+/// A manual value's evidence file, named by indicator and year (the stored name is shown on
+/// the page only).
+async fn evidence_download(
+    State(state): State<AppState>,
+    WebUser(who): WebUser,
+    Path((code, year)): Path<(String, i32)>,
+) -> Result<Response, PageError> {
+    let file = state.svc.manual_evidence(&who.actor, &code, year).await?;
+    let extension = match file.content_type.as_str() {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        _ => "txt",
+    };
+    let slug: String = code
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"evidence-{slug}-{year}.{extension}\""),
+            ),
+        ],
+        file.bytes,
+    )
+        .into_response())
 }
 
 // ----- API ---------------------------------------------------------------------------------

@@ -703,7 +703,8 @@ fn routes() -> Vec<Route> {
         // The records behind a figure: for indicator readers, listing only the records they may
         // open (`records_behind` scopes them by the records' permission).
         r("GET", "/indicators/{indicator}/records", Anywhere(P::IndicatorsView)),
-        r("POST", "/indicators/{manual_indicator}/values", Installation(P::IndicatorsManage)).form("year=2026&value=&source=&evidence="),
+        r("POST", "/indicators/{manual_indicator}/values", Installation(P::IndicatorsManage)).multipart(&[("year", None, "2026"), ("value", None, ""), ("source", None, ""), ("evidence", None, "")]),
+        r("GET", "/indicators/{manual_indicator}/evidence/{evidence_year}", Anywhere(P::IndicatorsView)),
         r("GET", "/frameworks/{framework}", Anywhere(P::IndicatorsView)),
         r("POST", "/frameworks/{framework}/nodes", Installation(P::IndicatorsManage)).form("code=&title="),
         r("POST", "/frameworks/{framework}/nodes/{random}/delete", MISSING_INDICATORS_MANAGE).form(""),
@@ -1037,6 +1038,18 @@ impl Fixture {
             .unwrap()
             .token;
         let (form, _) = a.svc.current_form("avrr").await.unwrap();
+        // A manual value with an evidence file, so that its download answers for those who may.
+        let evidence = passage_service::ManualEntry {
+            year: 2020,
+            value: "3".into(),
+            source: "Matrix (fictional)".into(),
+            evidence: String::new(),
+            file: Some(("matrix.txt".into(), b"fictional evidence".to_vec())),
+        };
+        a.svc
+            .set_manual_value(&passage_domain::Actor::Operator, &ctx, "SDG-10.7.2", &evidence)
+            .await
+            .unwrap();
 
         let mut sessions = Vec::new();
         let mut filter = uuid::Uuid::nil();
@@ -1109,6 +1122,7 @@ impl Fixture {
             .replace("{login_password}", &self.login_password)
             .replace("{indicator}", "AVRR-01")
             .replace("{manual_indicator}", "SDG-10.7.2")
+            .replace("{evidence_year}", "2020")
             .replace("{asset}", "passage-1.js")
             .replace("{programme}", "avrr")
             .replace("{ct}", "ct")

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use passage_domain::{Actor, TokenScope};
 use passage_service::Ctx;
 use passage_xlsform::fill::{Seed, fill};
-use support::App;
+use support::{App, between};
 
 /// Register generated AVRR cases; returns the year most of them were registered in.
 async fn avrr_cases(a: &App, n: u64) -> i32 {
@@ -113,7 +113,7 @@ async fn the_me_officer_reads_the_dashboard_an_indicator_and_its_data() {
         .unwrap();
     assert_eq!(trail.events.len(), 1, "the export is in the audit trail");
 
-    // Publishing formats: Open SDG (data and metadata), SDMX-CSV and HXL.
+    // Publishing formats: Open SDG (data and metadata), SDMX-CSV, SDMX-ML and HXL.
     let path = |format: &str| format!("/indicators/CT-01/export?year={year}&format={format}");
     let sdmx = a.get(&path("sdmx"), Some(&cookie)).await;
     assert_eq!(sdmx.status, StatusCode::OK);
@@ -124,6 +124,19 @@ async fn the_me_officer_reads_the_dashboard_an_indicator_and_its_data() {
     assert!(
         sdmx.body.contains(",VC_HTF_DETV,430,_T,_T,"),
         "the declared SDG series, Liberia, totals"
+    );
+    let sdmx_ml = a.get(&path("sdmx-ml"), Some(&cookie)).await;
+    assert_eq!(sdmx_ml.status, StatusCode::OK);
+    assert!(
+        sdmx_ml.body.contains("<message:GenericData")
+            && sdmx_ml
+                .body
+                .contains("<generic:Value id=\"SERIES\" value=\"VC_HTF_DETV\"/>")
+            && sdmx_ml
+                .body
+                .contains("<generic:Value id=\"REF_AREA\" value=\"430\"/>"),
+        "{}",
+        sdmx_ml.body
     );
     let open_sdg = a.get(&path("open-sdg"), Some(&cookie)).await;
     assert!(open_sdg.body.starts_with("Year,") && open_sdg.body.lines().next().unwrap().ends_with(",Value"));
@@ -358,13 +371,23 @@ async fn the_m_and_e_officer_enters_a_manual_indicator_value_in_its_page() {
     let (cookie, csrf) = a.sign_in("meofficer").await;
     let page = a.get("/indicators/SDG-10.7.2", Some(&cookie)).await;
     assert!(page.body.contains("id=\"no-values\"") && page.body.contains("Enter a value"));
-    let form = format!(
-        "csrf_token={csrf}&year={year}&value=4&source=UN+DESA%2FIOM+inquiry+(fictional)&evidence=Annex+2"
-    );
+    let values = format!("/indicators/SDG-10.7.2/values?csrf_token={csrf}");
+    let year_text = year.to_string();
+    let pdf: &[u8] = b"%PDF-1.4\n% fictional review\n";
     let saved = a
-        .post_form("/indicators/SDG-10.7.2/values", Some(&cookie), &form)
+        .post_multipart(
+            &values,
+            &cookie,
+            &[
+                ("year", None, year_text.as_bytes()),
+                ("value", None, b"4"),
+                ("source", None, b"UN DESA/IOM inquiry (fictional)"),
+                ("evidence", None, b"Annex 2"),
+                ("file", Some("review.pdf"), pdf),
+            ],
+        )
         .await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let page = a
         .get(
             &format!("/indicators/SDG-10.7.2?year={year}&saved=1"),
@@ -375,6 +398,32 @@ async fn the_m_and_e_officer_enters_a_manual_indicator_value_in_its_page() {
         page.body.contains("id=\"manual-values\"") && page.body.contains("UN DESA/IOM inquiry (fictional)")
     );
     assert!(page.body.contains("The value was saved."));
+    let link = format!("/indicators/SDG-10.7.2/evidence/{year}");
+    assert!(page.body.contains(&link) && page.body.contains("review.pdf"));
+    let download = a.get(&link, Some(&cookie)).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.bytes, pdf);
+    let header = |name: &str| {
+        download
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "application/pdf");
+    assert!(
+        header("content-disposition").contains(&format!("evidence-SDG-10-7-2-{year}.pdf")),
+        "named by indicator and year"
+    );
+    assert_eq!(
+        a.get(
+            &format!("/indicators/SDG-10.7.2/evidence/{}", year - 3),
+            Some(&cookie)
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
     let dashboard = a.get(&format!("/indicators?year={year}"), Some(&cookie)).await;
     let card = dashboard
         .body
@@ -383,22 +432,46 @@ async fn the_m_and_e_officer_enters_a_manual_indicator_value_in_its_page() {
         .unwrap_or("");
     assert!(card.starts_with("4<"), "{}", &card[..card.len().min(80)]);
     let bad = a
-        .post_form(
-            "/indicators/SDG-10.7.2/values",
-            Some(&cookie),
-            &format!("csrf_token={csrf}&year={year}&value=x&source=s&evidence=e"),
+        .post_multipart(
+            &values,
+            &cookie,
+            &[
+                ("year", None, year_text.as_bytes()),
+                ("value", None, b"x"),
+                ("source", None, b"s"),
+                ("evidence", None, b"e"),
+            ],
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("value"));
+    let fake = a
+        .post_multipart(
+            &values,
+            &cookie,
+            &[
+                ("year", None, year_text.as_bytes()),
+                ("value", None, b"4"),
+                ("source", None, b"s"),
+                ("file", Some("review.pdf"), b"MZ not a pdf"),
+            ],
+        )
+        .await;
+    assert_eq!(fake.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(fake.body.contains("evidence_file"), "{}", fake.body);
     let (manager, manager_csrf) = a.sign_in("manager").await;
     let page = a.get("/indicators/SDG-10.7.2", Some(&manager)).await;
     assert!(!page.body.contains("Enter a value"));
     let refused = a
-        .post_form(
-            "/indicators/SDG-10.7.2/values",
-            Some(&manager),
-            &format!("csrf_token={manager_csrf}&year={year}&value=1&source=s&evidence=e"),
+        .post_multipart(
+            &format!("/indicators/SDG-10.7.2/values?csrf_token={manager_csrf}"),
+            &manager,
+            &[
+                ("year", None, year_text.as_bytes()),
+                ("value", None, b"1"),
+                ("source", None, b"s"),
+                ("evidence", None, b"e"),
+            ],
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
@@ -447,4 +520,54 @@ async fn the_results_matrix_is_edited_in_the_frameworks_page_and_reported() {
             .status,
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn a_form_version_that_drops_an_indicators_field_is_uploaded_with_a_warning_and_the_dashboard_names_it()
+{
+    let a = App::new().await;
+    let (cookie, csrf) = a.sign_in("meofficer").await;
+    // A counter-trafficking form without the fields the CT indicators use.
+    let survey: &[&[&str]] = &[
+        &["type", "name", "label", "passage_sensitivity"],
+        &["text", "given_name", "Given name", "identifying"],
+        &["select_one sex", "sex", "Sex", "reporting"],
+    ];
+    let choices: &[&[&str]] = &[
+        &["list_name", "name", "label"],
+        &["sex", "female", "Female"],
+        &["sex", "male", "Male"],
+    ];
+    let settings: &[&[&str]] = &[&["form_id", "version"], &["ct_victim_case", "2099010101"]];
+    let xlsx = passage_xlsform::testing::workbook(&[
+        ("survey", survey),
+        ("choices", choices),
+        ("settings", settings),
+    ]);
+    let uploaded = a
+        .post_multipart(
+            &format!("/forms/upload?csrf_token={csrf}"),
+            &cookie,
+            &[("programme", None, b"ct"), ("file", Some("ct.xlsx"), &xlsx)],
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+    assert!(uploaded.body.contains("is now the current form"));
+    assert!(
+        uploaded.body.contains("these indicators cannot be computed") && uploaded.body.contains("CT-01"),
+        "{}",
+        uploaded.body
+    );
+    let dashboard = a.get("/indicators", Some(&cookie)).await;
+    assert_eq!(
+        dashboard.status,
+        StatusCode::OK,
+        "the other indicators still work"
+    );
+    let notice = between(&dashboard.body, "id=\"indicators-unavailable\"", "</div>");
+    assert!(
+        notice.contains("indicators/passage.toml:") && notice.contains("CT-01"),
+        "{notice}"
+    );
+    assert!(dashboard.body.contains("data-indicator=\"AVRR-01\""));
 }

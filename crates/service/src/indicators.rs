@@ -1,27 +1,32 @@
 //! Indicators for the dashboard, reports and exports: the catalogue checked against the
 //! programmes' forms, fact tables loaded from the database, and figures computed per viewer
-//! scope. Facts and figures are cached and rebuilt after any write of this process (and at
-//! most [`FACTS_MAX_AGE`] after another process's writes, for several `passage serve`
-//! processes on one PostgreSQL database).
+//! scope. Facts and figures are cached; the facts are brought up to date after any write of
+//! this process (and at most [`FACTS_CHECK_INTERVAL`] after another process's writes), reading
+//! only the cases that changed (see `indicator_facts`).
 
 use crate::authorize;
 use crate::error::ServiceError;
+use crate::indicator_facts::{FactChanges, Facts};
 use crate::{Ctx, Passage};
 use passage_domain::{Actor, AuditAction, InvalidValue, OrgId, Permission};
 use passage_indicators::{
     Cell, FieldSpec, Indicator, Kind, Outcome, Schema, Scope, SourceKind, SourceRef, Sources, Table, builtin,
 };
-use passage_store::facts;
 use passage_xlsform::{FieldKind, Form, Sensitivity};
-use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Facts older than this are reloaded even without a write of this process.
-pub const FACTS_MAX_AGE: Duration = Duration::from_secs(60);
+/// Facts are checked for other processes' changes at most this often (for several
+/// `passage serve` processes on one PostgreSQL database); this process's writes are seen at once.
+pub const FACTS_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// Facts are loaded in full again after this long, which also drops retired rows.
+const FULL_RELOAD_AGE: Duration = Duration::from_secs(12 * 3600);
+/// ...or once this share of their rows is retired.
+const MAX_RETIRED_SHARE: f64 = 0.25;
+/// More changed cases than this are read by a full load rather than case by case.
+const MAX_CHANGED_CASES: usize = 200_000;
 /// A load that took longer than this is redone in the background next time, while the
 /// previous figures answer.
 const SYNC_RELOAD_LIMIT: Duration = Duration::from_secs(2);
@@ -33,6 +38,9 @@ pub struct Catalogue {
     pub sources: Sources,
     /// Programme code → name, in the programmes' order.
     pub programmes: Vec<(String, String)>,
+    /// Shipped indicators the current forms cannot give (a form version dropped or changed a
+    /// field they use), each with the precise reason; the others are computed as usual.
+    pub unavailable: Vec<passage_indicators::DefinitionError>,
 }
 
 impl Catalogue {
@@ -68,25 +76,6 @@ impl Catalogue {
     }
 }
 
-/// The fact tables indicators are computed from, one per source.
-#[derive(Debug)]
-pub struct Facts {
-    tables: HashMap<SourceRef, Table>,
-    /// Values of manual indicators, as entered.
-    manual: Vec<passage_store::reports::ManualValue>,
-    /// When the load began: the figures include every record saved before it.
-    pub as_of: passage_domain::Timestamp,
-}
-
-impl Facts {
-    pub fn table(&self, source: &SourceRef) -> Option<&Table> {
-        self.tables.get(source)
-    }
-    pub fn tables(&self) -> impl Iterator<Item = (&SourceRef, &Table)> {
-        self.tables.iter()
-    }
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct IndicatorCache {
     catalogue: Option<Arc<Catalogue>>,
@@ -101,15 +90,31 @@ pub(crate) struct IndicatorCache {
 
 #[derive(Debug)]
 struct LoadedFacts {
-    /// The write generation the load started at.
+    /// The write generation of this process when the facts were last brought up to date.
     generation: u64,
+    /// When they were last brought up to date (or loaded).
+    checked: Instant,
+    /// When the full load began.
     loaded: Instant,
+    /// How long the full load took.
     took: Duration,
     load: u64,
     facts: Arc<Facts>,
 }
 
 type ScopeKey = (Option<(i32, i32)>, Option<String>, Option<Vec<String>>);
+
+/// A manual indicator's value for a year, as entered.
+#[derive(Debug, Clone, Default)]
+pub struct ManualEntry {
+    pub year: i32,
+    pub value: String,
+    pub source: String,
+    /// A document reference or link.
+    pub evidence: String,
+    /// An attached evidence file: its name and content.
+    pub file: Option<(String, Vec<u8>)>,
+}
 
 /// What a viewer asked the dashboard for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -185,12 +190,16 @@ impl Passage {
             };
             sources.extend(form_sources(&p.programme.code, &form, self));
         }
-        let indicators =
-            passage_indicators::load("indicators/passage.toml", passage_indicators::SHIPPED, &sources)?;
+        let (indicators, unavailable) =
+            passage_indicators::load_each("indicators/passage.toml", passage_indicators::SHIPPED, &sources)?;
+        for e in &unavailable {
+            tracing::warn!(error = %e, "an indicator cannot be computed from the current forms");
+        }
         let catalogue = Arc::new(Catalogue {
             indicators: indicators.into_iter().map(Arc::new).collect(),
             sources,
             programmes,
+            unavailable,
         });
         let mut cache = self.indicators.lock().await;
         cache.catalogue = Some(catalogue.clone());
@@ -329,6 +338,11 @@ impl Passage {
                     "text/csv; charset=utf-8",
                     x::sdmx_csv(&input).map_err(internal)?,
                 ),
+                ExportFormat::SdmxMl => (
+                    format!("{code}-{year}-sdmx.xml"),
+                    "application/vnd.sdmx.genericdata+xml; version=2.1",
+                    x::sdmx_ml(&input, &format!("{last_update}T00:00:00")).map_err(internal)?,
+                ),
                 ExportFormat::Hxl => (
                     format!("{code}-{year}-hxl.csv"),
                     "text/csv; charset=utf-8",
@@ -355,18 +369,14 @@ impl Passage {
             .unwrap_or_default())
     }
 
-    /// Enter (or correct) a manual indicator's value for a year, with where it comes from and
-    /// the evidence behind it. Only the host organisation's M&E officers do this.
-    #[allow(clippy::too_many_arguments)]
+    /// Enter (or correct) a manual indicator's value for a year, with its source and evidence:
+    /// a document reference or link, an attached file (PDF, PNG, JPEG or text), or both.
     pub async fn set_manual_value(
         &self,
         actor: &Actor,
         ctx: &Ctx,
         code: &str,
-        year: i32,
-        value: &str,
-        source: &str,
-        evidence: &str,
+        entry: &ManualEntry,
     ) -> Result<(), ServiceError> {
         authorize(
             actor,
@@ -383,45 +393,97 @@ impl Passage {
                 "is computed from case records; only manual indicators take values",
             ));
         }
+        let year = entry.year;
         if !(2000..=2100).contains(&year) {
             return Err(invalid("year", "is not a year between 2000 and 2100"));
         }
-        let value: f64 = value
+        let value: f64 = entry
+            .value
             .trim()
             .parse()
             .ok()
             .filter(|v: &f64| v.is_finite())
             .ok_or_else(|| invalid("value", "is not a number"))?;
-        let (source, evidence) = (source.trim(), evidence.trim());
+        let (source, evidence) = (entry.source.trim(), entry.evidence.trim());
         if source.is_empty() || source.chars().count() > 500 {
             return Err(invalid("source", "is required (at most 500 characters)"));
         }
-        if evidence.is_empty() || evidence.chars().count() > 2000 {
+        let file = match &entry.file {
+            None => None,
+            Some((name, bytes)) => {
+                if bytes.len() > crate::MAX_DOCUMENT_BYTES {
+                    return Err(invalid("evidence_file", "is larger than 10 MiB"));
+                }
+                let content_type = crate::activity::document_type(name, bytes).map_err(|e| match e {
+                    ServiceError::Invalid(v) => invalid("evidence_file", &v.reason),
+                    other => other,
+                })?;
+                let name: String = name.trim().chars().take(200).collect();
+                Some(passage_store::reports::EvidenceFile {
+                    name: if name.is_empty() { "evidence".into() } else { name },
+                    content_type: content_type.to_owned(),
+                    bytes: bytes.clone(),
+                })
+            }
+        };
+        let attached_before = || async {
+            let mut pooled = self.db.acquire().await?;
+            Ok::<bool, ServiceError>(
+                passage_store::reports::evidence_file(&mut pooled.conn(), code, year)
+                    .await?
+                    .is_some(),
+            )
+        };
+        if evidence.chars().count() > 2000
+            || (evidence.is_empty() && file.is_none() && !attached_before().await?)
+        {
             return Err(invalid(
                 "evidence",
-                "is required (at most 2,000 characters): the document or link that supports the value",
+                "is required (at most 2,000 characters): the document or link that supports the value, unless a file is attached",
             ));
         }
-        let entry = passage_store::reports::ManualValue {
+        let stored = passage_store::reports::ManualValue {
             indicator: code.to_owned(),
             year,
             value,
             source: source.to_owned(),
             evidence: evidence.to_owned(),
             entered_at: self.now().micros(),
+            evidence_name: None,
         };
         let mut tx = self.begin().await?;
-        passage_store::reports::put_manual_value(&mut tx.conn(), &entry, actor.user_id()).await?;
-        let event = self
+        passage_store::reports::put_manual_value(&mut tx.conn(), &stored, file.as_ref(), actor.user_id())
+            .await?;
+        let mut event = self
             .event(ctx, AuditAction::IndicatorValueEntered, actor.user_id())
             .detail("indicator", code)
             .detail("year", year);
+        if let Some(f) = &file {
+            event = event
+                .detail("evidence_file", &f.content_type)
+                .detail("evidence_bytes", f.bytes.len());
+        }
         passage_store::audit::append(&mut tx.conn(), &event).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// The values entered for a manual indicator, with their sources and evidence.
+    /// The evidence file attached to a manual indicator's value (for those who see indicators).
+    pub async fn manual_evidence(
+        &self,
+        actor: &Actor,
+        code: &str,
+        year: i32,
+    ) -> Result<passage_store::reports::EvidenceFile, ServiceError> {
+        if !actor.has_anywhere(Permission::IndicatorsView) {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        let mut pooled = self.db.acquire().await?;
+        passage_store::reports::evidence_file(&mut pooled.conn(), code, year)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
     pub async fn manual_values(
         &self,
         actor: &Actor,
@@ -531,24 +593,42 @@ impl Passage {
         Ok((facts.as_of, outcomes))
     }
 
-    /// The fact tables (and which load they come from). Stale ones (a write committed since,
-    /// or older than [`FACTS_MAX_AGE`]) are reloaded before answering when a load is quick;
-    /// when it is slow (a large installation), the stale tables answer while a background
-    /// reload runs, so that no viewer waits for it.
+    /// The fact tables as the dashboard uses them now (brought up to date first).
+    pub async fn indicator_facts(&self) -> Result<Arc<Facts>, ServiceError> {
+        let catalogue = self.indicator_catalogue().await?;
+        Ok(self.facts(&catalogue).await?.1)
+    }
+
+    /// The fact tables (and which load or update they come from), brought up to date first
+    /// when this process wrote since or [`FACTS_CHECK_INTERVAL`] has passed: only the cases
+    /// that changed are read again. A full load runs at the first use, and again after
+    /// [`FULL_RELOAD_AGE`], when many rows are retired or when very many cases changed; one that
+    /// is slow (a large installation) runs in the background while the current tables answer.
     async fn facts(&self, catalogue: &Arc<Catalogue>) -> Result<(u64, Arc<Facts>), ServiceError> {
         let mut cache = self.indicators.lock().await;
         let generation = self.changes.load(Ordering::Acquire);
         if let Some(f) = &cache.facts {
-            if f.generation == generation && f.loaded.elapsed() < FACTS_MAX_AGE {
+            if f.generation == generation && f.checked.elapsed() < FACTS_CHECK_INTERVAL {
                 return Ok((f.load, f.facts.clone()));
             }
-            if f.took > SYNC_RELOAD_LIMIT {
-                let current = (f.load, f.facts.clone());
-                if !cache.refreshing {
-                    cache.refreshing = true;
-                    let (svc, catalogue) = (self.clone(), catalogue.clone());
-                    tokio::spawn(async move { svc.reload_facts(&catalogue, generation).await });
-                }
+            let compact = f.loaded.elapsed() > FULL_RELOAD_AGE || f.facts.retired_share() > MAX_RETIRED_SHARE;
+            let slow = f.took > SYNC_RELOAD_LIMIT;
+            let changes = if compact && !slow {
+                None
+            } else {
+                Some(self.fact_changes(f.facts.change).await?).filter(|c| c.cases() <= MAX_CHANGED_CASES)
+            };
+            if (compact || changes.is_none()) && slow && !cache.refreshing {
+                cache.refreshing = true;
+                let (svc, catalogue) = (self.clone(), catalogue.clone());
+                tokio::spawn(async move { svc.reload_facts(&catalogue, generation).await });
+            }
+            let current = match changes {
+                Some(changes) => apply_changes(&mut cache, generation, changes),
+                None if slow => cache.facts.as_ref().map(|f| (f.load, f.facts.clone())),
+                None => None,
+            };
+            if let Some(current) = current {
                 return Ok(current);
             }
         }
@@ -572,198 +652,6 @@ impl Passage {
             }
         }
     }
-
-    /// Read every case, service, referral and hit into the fact tables the catalogue uses.
-    pub async fn load_facts(&self, catalogue: &Catalogue) -> Result<Facts, ServiceError> {
-        let as_of = self.now();
-        let mut needed: HashMap<&SourceRef, BTreeSet<String>> = HashMap::new();
-        for i in &catalogue.indicators {
-            if let Some(c) = &i.computation {
-                needed.entry(&c.source).or_default().extend(c.fields());
-            }
-        }
-        let always = [builtin::ORG, builtin::COUNTY, builtin::NUMBER, builtin::CASE_ID];
-        // A programme's case table also carries the case fields its services, referrals and
-        // hits indicators use, so that those rows can copy them.
-        let mut case_fields: HashMap<SourceRef, BTreeSet<String>> = HashMap::new();
-        for (source, fields) in &needed {
-            if source.repeat.is_some() {
-                continue;
-            }
-            let parent = SourceRef {
-                kind: SourceKind::Cases,
-                programme: source.programme.clone(),
-                repeat: None,
-            };
-            let Some(schema) = catalogue.sources.get(&parent) else {
-                continue;
-            };
-            case_fields
-                .entry(parent)
-                .or_default()
-                .extend(fields.iter().filter(|f| schema.field(f).is_some()).cloned());
-        }
-        let mut tables: HashMap<SourceRef, Table> = HashMap::new();
-        for (source, fields) in needed.iter().map(|(s, f)| (*s, f)).chain(case_fields.iter()) {
-            let fields = case_fields.get(source).unwrap_or(fields);
-            let names = fields.iter().map(String::as_str).chain(always);
-            tables.insert(source.clone(), Table::new(&catalogue.sources[source], names));
-        }
-        let repeats: HashMap<&str, Vec<&SourceRef>> =
-            tables
-                .keys()
-                .filter(|s| s.repeat.is_some())
-                .fold(HashMap::new(), |mut m, s| {
-                    m.entry(s.programme.as_str()).or_default().push(s);
-                    m
-                });
-        let repeat_refs: Vec<SourceRef> = repeats.values().flatten().map(|s| (*s).clone()).collect();
-
-        let mut wanted_fields: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for (source, table) in &tables {
-            wanted_fields
-                .entry(source.programme.clone())
-                .or_default()
-                .extend(table.field_names().map(str::to_owned));
-        }
-        // Per programme (by index): its case table's key and those of its services,
-        // referrals and hits, made once rather than per row.
-        let keys: Vec<(SourceRef, [SourceRef; 3])> = catalogue
-            .programmes
-            .iter()
-            .map(|(code, _)| {
-                let key = |kind| SourceRef {
-                    kind,
-                    programme: code.clone(),
-                    repeat: None,
-                };
-                (
-                    key(SourceKind::Cases),
-                    [
-                        key(SourceKind::Services),
-                        key(SourceKind::Referrals),
-                        key(SourceKind::Hits),
-                    ],
-                )
-            })
-            .collect();
-        let mut pooled = self.db.acquire().await?;
-        let mut case_rows: HashMap<uuid::Uuid, (usize, usize)> = HashMap::new();
-        let mut after = None;
-        loop {
-            let page = facts::cases(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for case in &page {
-                // Borrowed parsing: only the answers some table uses are decoded.
-                let raw: HashMap<&str, &RawValue> = serde_json::from_str(&case.reporting).unwrap_or_default();
-                let wanted = wanted_fields.get(case.programme.as_str());
-                let answers = decode(&raw, wanted);
-                let builtins = CaseBuiltins::new(case);
-                let get = |f: &str| builtins.get(f).or_else(|| answers.get(f).map(|v| v.as_ref()));
-                let programme = keys.iter().position(|(k, _)| k.programme == case.programme);
-                if let Some((index, t)) = programme.and_then(|i| Some((i, tables.get_mut(&keys[i].0)?))) {
-                    case_rows.insert(case.id, (index, t.len()));
-                    t.push(get);
-                }
-                for source in repeat_refs.iter().filter(|s| s.programme == case.programme) {
-                    let Some(repeat) = &source.repeat else { continue };
-                    let Some(items) = raw.get(repeat.as_str()) else {
-                        continue;
-                    };
-                    let items: Vec<HashMap<&str, &RawValue>> =
-                        serde_json::from_str(items.get()).unwrap_or_default();
-                    let Some(t) = tables.get_mut(source) else { continue };
-                    for item in &items {
-                        let own = decode(item, wanted);
-                        t.push(|f| own.get(f).map(|v| v.as_ref()).or_else(|| get(f)));
-                    }
-                }
-            }
-        }
-
-        let mut after = None;
-        loop {
-            let page = facts::services(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for s in &page {
-                let delivered = s.delivered_on.clone();
-                add_joined(
-                    &mut tables,
-                    &case_rows,
-                    &keys,
-                    SourceKind::Services,
-                    s.case_id,
-                    |f| match f {
-                        "service.type" => Some(s.service_type.as_str()),
-                        "service.delivered" => Some(delivered.as_str()),
-                        "service.value" => s.value.as_deref(),
-                        "service.currency" => s.currency.as_deref(),
-                        _ => None,
-                    },
-                );
-            }
-        }
-        let mut after = None;
-        loop {
-            let page = facts::referrals(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for r in &page {
-                let requested = day_of(r.requested_at);
-                let completed = r.completed_at.map(day_of);
-                let days = r
-                    .completed_at
-                    .map(|c| ((c - r.requested_at) / 86_400_000_000).to_string());
-                add_joined(
-                    &mut tables,
-                    &case_rows,
-                    &keys,
-                    SourceKind::Referrals,
-                    r.case_id,
-                    |f| match f {
-                        "referral.status" => Some(r.status.as_str()),
-                        "referral.service_type" => Some(r.service_type.as_str()),
-                        "referral.requested" => Some(requested.as_str()),
-                        "referral.completed" => completed.as_deref(),
-                        "referral.days" => days.as_deref(),
-                        _ => None,
-                    },
-                );
-            }
-        }
-        let mut after = None;
-        loop {
-            let page = facts::hits(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for h in &page {
-                let at = day_of(h.created_at);
-                let score = h.score.to_string();
-                add_joined(
-                    &mut tables,
-                    &case_rows,
-                    &keys,
-                    SourceKind::Hits,
-                    h.case_id,
-                    |f| match f {
-                        "hit.status" => Some(h.status.as_str()),
-                        "hit.list" => Some(h.list.as_str()),
-                        "hit.score" => Some(score.as_str()),
-                        "hit.at" => Some(at.as_str()),
-                        _ => None,
-                    },
-                );
-            }
-        }
-        let manual = passage_store::reports::manual_values(&mut pooled.conn()).await?;
-        Ok(Facts {
-            tables,
-            manual,
-            as_of,
-        })
-    }
 }
 
 /// Liberia in the M49 area codes SDMX uses.
@@ -780,6 +668,8 @@ pub enum ExportFormat {
     OpenSdgMeta,
     /// SDMX-CSV with the SDG data structure's dimensions.
     Sdmx,
+    /// The same as an SDMX-ML 2.1 generic data message.
+    SdmxMl,
     /// HXL-tagged CSV for HDX.
     Hxl,
 }
@@ -791,6 +681,7 @@ impl ExportFormat {
             "open-sdg" => Self::OpenSdg,
             "open-sdg-meta" => Self::OpenSdgMeta,
             "sdmx" => Self::Sdmx,
+            "sdmx-ml" => Self::SdmxMl,
             "hxl" => Self::Hxl,
             _ => return None,
         })
@@ -801,6 +692,7 @@ impl ExportFormat {
             Self::OpenSdg => "open-sdg",
             Self::OpenSdgMeta => "open-sdg-meta",
             Self::Sdmx => "sdmx",
+            Self::SdmxMl => "sdmx-ml",
             Self::Hxl => "hxl",
         }
     }
@@ -905,7 +797,9 @@ fn store_facts(
     let load = cache.loads;
     cache.facts = Some(LoadedFacts {
         generation,
-        loaded: Instant::now(),
+        // The load saw the database as it was when it began.
+        checked: started,
+        loaded: started,
         took,
         load,
         facts: facts.clone(),
@@ -914,106 +808,25 @@ fn store_facts(
     (load, facts)
 }
 
+/// Bring the cached facts up to date with `changes` (copying them first only if a viewer is
+/// still computing from them).
+fn apply_changes(
+    cache: &mut IndicatorCache,
+    generation: u64,
+    changes: FactChanges,
+) -> Option<(u64, Arc<Facts>)> {
+    let f = cache.facts.as_mut()?;
+    Arc::make_mut(&mut f.facts).apply(changes);
+    cache.loads += 1;
+    cache.figures.clear();
+    f.generation = generation;
+    f.checked = Instant::now();
+    f.load = cache.loads;
+    Some((f.load, f.facts.clone()))
+}
+
 fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
-}
-
-/// The text of the wanted answers of one record (or repeat instance): codes, numbers and
-/// dates as stored; anything that is not a JSON string is left out.
-fn decode<'a>(
-    raw: &HashMap<&'a str, &'a RawValue>,
-    wanted: Option<&BTreeSet<String>>,
-) -> HashMap<&'a str, Cow<'a, str>> {
-    raw.iter()
-        .filter(|(k, _)| wanted.is_none_or(|w| w.contains(**k)))
-        .filter_map(|(k, v)| {
-            serde_json::from_str::<Cow<'a, str>>(v.get())
-                .ok()
-                .map(|text| (*k, text))
-        })
-        .collect()
-}
-
-/// Add a service, referral or hit row to its programme's table, with its case's answers.
-fn add_joined<'v>(
-    tables: &mut HashMap<SourceRef, Table>,
-    case_rows: &HashMap<uuid::Uuid, (usize, usize)>,
-    keys: &[(SourceRef, [SourceRef; 3])],
-    kind: SourceKind,
-    case_id: uuid::Uuid,
-    own: impl Fn(&str) -> Option<&'v str>,
-) {
-    let Some((programme, row)) = case_rows.get(&case_id) else {
-        return;
-    };
-    let (parent_key, joined) = &keys[*programme];
-    let key = match kind {
-        SourceKind::Services => &joined[0],
-        SourceKind::Referrals => &joined[1],
-        _ => &joined[2],
-    };
-    if let [Some(table), Some(parent)] = tables.get_disjoint_mut([key, parent_key]) {
-        table.push_joined(parent, *row, own);
-    }
-}
-
-/// The built-in fields of one case, as text.
-struct CaseBuiltins<'c> {
-    case: &'c facts::CaseFact,
-    /// Ids as text, encoded on the stack (a load reads millions of them).
-    org: [u8; uuid::fmt::Hyphenated::LENGTH],
-    id: [u8; uuid::fmt::Hyphenated::LENGTH],
-    person: Option<[u8; uuid::fmt::Hyphenated::LENGTH]>,
-    created: String,
-}
-
-fn ascii(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(bytes).ok()
-}
-
-fn hyphenated(id: uuid::Uuid) -> [u8; uuid::fmt::Hyphenated::LENGTH] {
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    id.hyphenated().encode_lower(&mut buf);
-    buf
-}
-
-impl<'c> CaseBuiltins<'c> {
-    fn new(case: &'c facts::CaseFact) -> Self {
-        Self {
-            case,
-            org: hyphenated(case.owner_org),
-            id: hyphenated(case.id),
-            person: case.person_id.map(hyphenated),
-            created: day_of(case.created_at),
-        }
-    }
-    fn get(&self, field: &str) -> Option<&str> {
-        Some(match field {
-            builtin::ORG => ascii(&self.org)?,
-            builtin::CASE_ID => ascii(&self.id)?,
-            builtin::NUMBER => &self.case.number,
-            builtin::COUNTY => self.case.county.as_deref()?,
-            builtin::STAGE => &self.case.stage,
-            builtin::CLOSED => {
-                if self.case.closed {
-                    "true"
-                } else {
-                    "false"
-                }
-            }
-            builtin::CREATED => &self.created,
-            builtin::PERSON => self.person.as_ref().and_then(|p| ascii(p)).unwrap_or(""),
-            _ => return None,
-        })
-    }
-}
-
-/// `YYYY-MM-DD` of a stored timestamp (microseconds since the epoch, UTC).
-fn day_of(micros: i64) -> String {
-    passage_domain::Timestamp::from_micros(micros)
-        .to_datetime()
-        .date()
-        .to_string()
 }
 
 /// The organisations whose records count for this viewer (`None`: all of them).

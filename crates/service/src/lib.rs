@@ -12,6 +12,7 @@ mod duplicates;
 mod error;
 mod forms;
 mod frameworks;
+mod indicator_facts;
 mod indicators;
 mod keys;
 mod need_to_know;
@@ -47,8 +48,10 @@ pub use duplicates::{DuplicatePair, MergeRecord};
 pub use error::ServiceError;
 pub use forms::{FormMedia, MAX_FORM_MEDIA_BYTES, ProgrammeForm};
 pub use frameworks::{NATIONAL_LEVELS, NodeInput, UNSDCF_LEVELS, levels as framework_levels};
+pub use indicator_facts::Facts;
+pub use indicators::FACTS_CHECK_INTERVAL;
 pub use indicators::{
-    Catalogue, Dashboard, ExportFormat, Facts, IndicatorFigures, IndicatorFilter, RecordRef,
+    Catalogue, Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, ManualEntry, RecordRef,
 };
 pub use keys::Rotation;
 pub use need_to_know::BreakGlass;

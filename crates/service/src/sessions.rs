@@ -300,7 +300,8 @@ impl Passage {
         Ok(ended)
     }
 
-    /// Remove sessions and failure records that no longer matter (run periodically).
+    /// Remove sessions, failure records and indicator fact changes that no longer matter (run
+    /// periodically).
     pub async fn prune(&self) -> Result<(), ServiceError> {
         let now = self.clock.now();
         let mut tx = self.begin().await?;
@@ -315,6 +316,8 @@ impl Passage {
             now.plus_seconds(-self.settings.throttle_window_secs),
         )
         .await?;
+        // Every process loads its indicator facts in full at least twice a day.
+        passage_store::facts::prune_changes(&mut tx.conn(), 24 * 3600).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -305,16 +305,14 @@ async fn manual_indicators_take_values_with_source_and_evidence_from_the_m_and_e
         |actor: passage_domain::Actor, code: &'static str, value: &'static str, source: &'static str| {
             let svc = w.svc.clone();
             async move {
-                svc.set_manual_value(
-                    &actor,
-                    &web(),
-                    code,
+                let entry = passage_service::ManualEntry {
                     year,
-                    value,
-                    source,
-                    "Inquiry report, annex 2 (fictional)",
-                )
-                .await
+                    value: value.into(),
+                    source: source.into(),
+                    evidence: "Inquiry report, annex 2 (fictional)".into(),
+                    file: None,
+                };
+                svc.set_manual_value(&actor, &web(), code, &entry).await
             }
         };
     enter(
@@ -363,6 +361,80 @@ async fn manual_indicators_take_values_with_source_and_evidence_from_the_m_and_e
         d.figures
             .iter()
             .any(|f| f.indicator.code == "NRM-01" && f.outcome.cells.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn a_manual_value_can_carry_its_evidence_as_a_file() {
+    let w = World::shipped().await;
+    let me = w.sign_in("meofficer").await;
+    let year = w.svc.today().year() - 1;
+    let pdf = b"%PDF-1.4\n% fictional inquiry report\n".to_vec();
+    let entry = |evidence: &str, file: Option<(&str, &[u8])>| passage_service::ManualEntry {
+        year,
+        value: "3".into(),
+        source: "National review (fictional)".into(),
+        evidence: evidence.into(),
+        file: file.map(|(n, b)| (n.to_owned(), b.to_vec())),
+    };
+    let enter = |e: passage_service::ManualEntry| {
+        let (svc, actor) = (w.svc.clone(), me.actor.clone());
+        async move { svc.set_manual_value(&actor, &web(), "SDG-10.7.2", &e).await }
+    };
+    let invalid_field = |r: Result<(), passage_service::ServiceError>| match r {
+        Err(passage_service::ServiceError::Invalid(v)) => v.field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        invalid_field(enter(entry("", None)).await),
+        "evidence",
+        "a reference or a file is required"
+    );
+    assert_eq!(
+        invalid_field(enter(entry("", Some(("report.pdf", b"not a pdf")))).await),
+        "evidence_file",
+        "the file must be what its name says"
+    );
+    assert_eq!(
+        invalid_field(enter(entry("", Some(("report.exe", &pdf)))).await),
+        "evidence_file"
+    );
+
+    enter(entry("", Some(("inquiry-2025.pdf", &pdf)))).await.unwrap();
+    let file = w
+        .svc
+        .manual_evidence(&me.actor, "SDG-10.7.2", year)
+        .await
+        .unwrap();
+    assert_eq!(
+        (file.name.as_str(), file.content_type.as_str()),
+        ("inquiry-2025.pdf", "application/pdf")
+    );
+    assert_eq!(file.bytes, pdf);
+    let listed = w.svc.manual_values(&me.actor, "SDG-10.7.2").await.unwrap();
+    assert_eq!(listed[0].evidence_name.as_deref(), Some("inquiry-2025.pdf"));
+
+    // A correction without a new file keeps the attached one.
+    enter(entry("", None)).await.unwrap();
+    assert_eq!(
+        w.svc
+            .manual_evidence(&me.actor, "SDG-10.7.2", year)
+            .await
+            .unwrap()
+            .bytes,
+        pdf
+    );
+    assert!(matches!(
+        w.svc.manual_evidence(&me.actor, "SDG-10.7.2", year - 1).await,
+        Err(passage_service::ServiceError::NotFound)
+    ));
+    let cw = w.sign_in("caseworker").await;
+    assert!(
+        w.svc
+            .manual_evidence(&cw.actor, "SDG-10.7.2", year)
+            .await
+            .is_err(),
+        "caseworkers see no indicators"
     );
 }
 
@@ -498,4 +570,119 @@ async fn the_results_matrix_is_edited_as_a_tree_and_reported_with_actuals() {
         .unwrap_or_default();
     assert_eq!(table.rows[0][3], target, "the year's target from the definition");
     assert!(["achieved", "on track", "behind", "no target", "no data"].contains(&table.rows[0][5].as_str()));
+}
+
+/// Every computed indicator's cells over `facts`, in one order (category codes are numbered in
+/// the order values were first seen, which differs between a full load and updates).
+fn all_figures(svc_catalogue: &passage_service::Catalogue, facts: &passage_service::Facts) -> Vec<String> {
+    let empty = passage_indicators::Table::default();
+    let mut out = Vec::new();
+    for i in &svc_catalogue.indicators {
+        let Some(c) = &i.computation else { continue };
+        let table = facts.table(&c.source).unwrap_or(&empty);
+        let outcome = passage_indicators::compute(i, table, &passage_indicators::Scope::default());
+        out.extend(outcome.cells.iter().map(|cell| format!("{} {cell:?}", i.code)));
+        out.extend(outcome.notes.iter().map(|n| format!("{} {n}", i.code)));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn facts_brought_up_to_date_case_by_case_equal_a_full_load() {
+    let w = World::shipped().await;
+    avrr_cases(&w, 700, 20).await;
+    let cw = w.sign_in("caseworker").await;
+    let (_, form) = w.svc.current_form("avrr").await.unwrap();
+    let page = w
+        .svc
+        .register_case(
+            &cw.actor,
+            &web(),
+            "avrr",
+            w.iom,
+            &fill(&form, &mut Seed::new(900), w.svc.today()).unwrap(),
+        )
+        .await
+        .unwrap();
+    let first = w.svc.indicator_facts().await.unwrap();
+    let retired = |f: &passage_service::Facts| f.tables().map(|(_, t)| t.retired()).sum::<usize>();
+    assert_eq!(retired(&first), 0, "a full load has no retired rows");
+
+    // New cases, a case whose answers all change, and a service on it.
+    avrr_cases(&w, 800, 5).await;
+    let edited = fill(&form, &mut Seed::new(901), w.svc.today()).unwrap();
+    w.svc
+        .update_case(&cw.actor, &web(), page.id, &edited, page.revision)
+        .await
+        .unwrap();
+    let service = passage_service::NewService {
+        service_type: "cash".into(),
+        delivered_on: w.svc.today(),
+        provider_org: None,
+        value: Some("120".into()),
+        currency: Some("usd".into()),
+    };
+    w.svc
+        .record_service(&cw.actor, &web(), page.id, &service)
+        .await
+        .unwrap();
+
+    let kept = w.svc.indicator_facts().await.unwrap();
+    assert!(
+        retired(&kept) > 0,
+        "the edited case's old rows are retired, not reloaded"
+    );
+    assert!(kept.as_of >= first.as_of);
+    let catalogue = w.svc.indicator_catalogue().await.unwrap();
+    let full = w.svc.load_facts(&catalogue).await.unwrap();
+    assert_eq!(retired(&full), 0);
+    let (kept_figures, full_figures) = (all_figures(&catalogue, &kept), all_figures(&catalogue, &full));
+    assert!(kept_figures.len() > 50, "{} figures", kept_figures.len());
+    assert_eq!(kept_figures, full_figures);
+    assert_ne!(
+        kept_figures,
+        all_figures(&catalogue, &first),
+        "the writes changed the figures"
+    );
+}
+
+#[tokio::test]
+async fn a_form_version_without_an_indicators_fields_sets_only_those_indicators_aside() {
+    // `World::new` replaces the counter-trafficking form with a small test form that lacks
+    // most of the fields the shipped CT indicators use.
+    let w = World::new().await;
+    let catalogue = w.svc.indicator_catalogue().await.unwrap();
+    assert!(!catalogue.unavailable.is_empty());
+    for e in &catalogue.unavailable {
+        let code = e.indicator.as_deref().unwrap();
+        assert!(code.starts_with("CT-"), "only CT indicators are set aside: {e}");
+        assert!(
+            e.line.is_some() && e.to_string().contains("indicators/passage.toml:"),
+            "{e}"
+        );
+    }
+    assert!(
+        catalogue
+            .indicators
+            .iter()
+            .any(|i| i.programme.as_deref() == Some("avrr"))
+    );
+    let me = w.sign_in("meofficer").await;
+    let d = w
+        .svc
+        .dashboard(&me.actor, &IndicatorFilter::default())
+        .await
+        .unwrap();
+    assert!(d.figures.iter().any(|f| f.indicator.code == "AVRR-01"));
+    let aside: Vec<&str> = catalogue
+        .unavailable
+        .iter()
+        .filter_map(|e| e.indicator.as_deref())
+        .collect();
+    assert!(
+        d.figures
+            .iter()
+            .all(|f| !aside.contains(&f.indicator.code.as_str()))
+    );
 }

@@ -67,6 +67,16 @@ pub struct ManualValue {
     pub source: String,
     pub evidence: String,
     pub entered_at: i64,
+    /// The name of the attached evidence file, if any.
+    pub evidence_name: Option<String>,
+}
+
+/// A file attached as a manual value's evidence.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EvidenceFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Every manual value, by indicator and year.
@@ -74,25 +84,32 @@ pub async fn manual_values(conn: &mut Conn<'_>) -> Result<Vec<ManualValue>, Stor
     Ok(on_conn!(
         conn,
         sqlx::query_as::<_, ManualValue>(
-            "select indicator, year, value, source, evidence, entered_at from indicator_values order by indicator, year"
+            "select indicator, year, value, source, evidence, entered_at, evidence_name \
+             from indicator_values order by indicator, year"
         ),
         fetch_all
     )?)
 }
 
-/// Enter (or correct) a manual indicator's value for a year.
+/// Enter (or correct) a manual indicator's value for a year, with its evidence file if one is
+/// given (without one, a file attached before stays).
 pub async fn put_manual_value(
     conn: &mut Conn<'_>,
     v: &ManualValue,
+    file: Option<&EvidenceFile>,
     by: Option<UserId>,
 ) -> Result<(), StoreError> {
     exec!(
         conn,
         sqlx::query(
-            "insert into indicator_values (indicator, year, value, source, evidence, entered_by, entered_at) \
-             values ($1, $2, $3, $4, $5, $6, $7) on conflict (indicator, year) do update set value = excluded.value, \
+            "insert into indicator_values (indicator, year, value, source, evidence, entered_by, entered_at, \
+             evidence_name, evidence_type, evidence_file) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             on conflict (indicator, year) do update set value = excluded.value, \
              source = excluded.source, evidence = excluded.evidence, entered_by = excluded.entered_by, \
-             entered_at = excluded.entered_at"
+             entered_at = excluded.entered_at, \
+             evidence_name = coalesce(excluded.evidence_name, indicator_values.evidence_name), \
+             evidence_type = coalesce(excluded.evidence_type, indicator_values.evidence_type), \
+             evidence_file = coalesce(excluded.evidence_file, indicator_values.evidence_file)"
         )
         .bind(&v.indicator)
         .bind(v.year)
@@ -101,6 +118,27 @@ pub async fn put_manual_value(
         .bind(&v.evidence)
         .bind(by.map(|u| u.as_uuid()))
         .bind(v.entered_at)
+        .bind(file.map(|f| f.name.as_str()))
+        .bind(file.map(|f| f.content_type.as_str()))
+        .bind(file.map(|f| f.bytes.as_slice()))
     )?;
     Ok(())
+}
+
+/// The evidence file of a manual value, if one is attached.
+pub async fn evidence_file(
+    conn: &mut Conn<'_>,
+    indicator: &str,
+    year: i32,
+) -> Result<Option<EvidenceFile>, StoreError> {
+    Ok(on_conn!(
+        conn,
+        sqlx::query_as::<_, EvidenceFile>(
+            "select evidence_name as name, evidence_type as content_type, evidence_file as bytes \
+             from indicator_values where indicator = $1 and year = $2 and evidence_file is not null"
+        )
+        .bind(indicator)
+        .bind(year),
+        fetch_optional
+    )?)
 }

@@ -111,6 +111,41 @@ impl App {
         self.send(req.body(Body::from(form.to_owned())).unwrap()).await
     }
 
+    /// Post a multipart form as a browser does (the CSRF token goes in `path`'s query);
+    /// parts are (name, file name, content).
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        cookie: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Reply {
+        let boundary = "PassageTestBoundary";
+        let mut body = Vec::new();
+        for (name, file, content) in parts {
+            let disposition = match file {
+                Some(f) => format!(
+                    "form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream"
+                ),
+                None => format!("form-data; name=\"{name}\""),
+            };
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = Request::post(path)
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header(header::HOST, "passage.test")
+            .header(header::ORIGIN, "http://passage.test")
+            .header(header::COOKIE, cookie);
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
     /// Sign in through the form; returns the cookie pair and the page's CSRF token.
     pub async fn sign_in(&self, user: &str) -> (String, String) {
         let r = self
