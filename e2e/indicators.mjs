@@ -10,7 +10,8 @@
 //   4. downloads the indicator's CSV;
 //   5. opens Reports and downloads the GCM voluntary review as PDF: a real PDF whose text
 //      (read with poppler's pdftotext) has the 23 objective headings;
-//   6. no console errors / CSP violations. Screenshots go to ./screenshots/.
+//   6. enters a manual indicator's value with an evidence file, which downloads again;
+//   7. no console errors / CSP violations. Screenshots go to ./screenshots/.
 //
 //   cd e2e && npm ci && node indicators.mjs
 
@@ -87,6 +88,27 @@ async function run() {
     for (let n = 1; n <= 23; n += 1) assert.match(text, new RegExp(`Objective ${n}:`), `objective ${n} heading`);
     assert.match(text, /Global Compact for Migration: voluntary review/);
     await page.screenshot({ path: path.join(SHOTS, 'reports.png'), fullPage: true });
+  });
+
+  await check('a manual value is entered with its evidence as a file, which downloads again', async () => {
+    await page.goto(`${base}/indicators/SDG-10.7.2`);
+    const year = String(new Date().getUTCFullYear() - 1);
+    await page.locator('#value-year').fill(year);
+    await page.locator('#value-value').fill('4');
+    await page.locator('#value-source').fill('National review of migration policies (fictional)');
+    const pdf = Buffer.from('%PDF-1.4\n% fictional evidence for the browser test\n');
+    await page.locator('#value-file').setInputFiles({ name: 'review-fictional.pdf', mimeType: 'application/pdf', buffer: pdf });
+    await page.getByRole('button', { name: 'Save value' }).click();
+    await page.waitForLoadState('load');
+    assert.match(await page.locator('#indicator-notice').innerText(), /saved/i);
+    const link = page.locator('#manual-values a.evidence-file');
+    assert.equal(await link.innerText(), 'review-fictional.pdf');
+    await page.screenshot({ path: path.join(SHOTS, 'indicators-evidence.png'), fullPage: true });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const file = path.join(tmpRoot, download.suggestedFilename());
+    await download.saveAs(file);
+    assert.equal(download.suggestedFilename(), `evidence-SDG-10-7-2-${year}.pdf`);
+    assert.deepEqual(fs.readFileSync(file), pdf);
   });
 
   await check('no console errors or CSP violations', async () => assertNoProblems('during indicators and reports'));
