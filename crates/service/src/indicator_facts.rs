@@ -9,7 +9,7 @@ use passage_indicators::{SourceKind, SourceRef, Table, builtin};
 use passage_store::facts::{self, CaseFact, CasesFacts, HitFact, ReferralFact, ServiceFact};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// The fact tables, one per source, and what is needed to bring them up to date.
@@ -22,6 +22,8 @@ pub struct Facts {
     pub as_of: passage_domain::Timestamp,
     /// The tables hold every change up to this one (`fact_changes.seq`).
     pub(crate) change: i64,
+    /// The change numbers of the last read (PostgreSQL reads recent ones again).
+    seen: HashSet<i64>,
     layout: std::sync::Arc<Layout>,
     /// Each case seen: its number here (rows name their case by it) and, while it has one,
     /// its row in its programme's case table (index into `layout.keys`, row).
@@ -50,11 +52,19 @@ pub(crate) struct FactChanges {
     manual: Vec<passage_store::reports::ManualValue>,
     as_of: passage_domain::Timestamp,
     change: i64,
+    seen: HashSet<i64>,
 }
 
 impl FactChanges {
     pub(crate) fn cases(&self) -> usize {
         self.changed.len()
+    }
+    pub(crate) fn as_of(&self) -> passage_domain::Timestamp {
+        self.as_of
+    }
+    /// Whether applying these changes would leave `facts` as they are.
+    pub(crate) fn change_nothing_in(&self, facts: &Facts) -> bool {
+        self.changed.is_empty() && self.manual == facts.manual
     }
 }
 
@@ -148,6 +158,7 @@ impl Facts {
             manual: Vec::new(),
             as_of,
             change,
+            seen: HashSet::new(),
             layout: std::sync::Arc::new(Layout {
                 wanted,
                 repeats,
@@ -299,6 +310,7 @@ impl Facts {
         self.manual = changes.manual;
         self.as_of = changes.as_of;
         self.change = changes.change;
+        self.seen = changes.seen;
     }
 
     fn add_all(&mut self, facts: &CasesFacts) {
@@ -323,8 +335,13 @@ impl Passage {
         let as_of = self.now();
         let mut pooled = self.db.acquire().await?;
         // Read before the records: a change made during the load is applied again after it.
-        let change = facts::latest_change(&mut pooled.conn()).await?;
+        // Every change visible now is in the records read below, so those PostgreSQL will
+        // read again are marked seen.
+        let latest = facts::latest_change(&mut pooled.conn()).await?;
+        let visible = facts::changed_since(&mut pooled.conn(), latest).await?;
+        let change = visible.iter().map(|r| r.0).fold(latest, i64::max);
         let mut out = Facts::new(catalogue, as_of, change);
+        out.seen = visible.into_iter().map(|r| r.0).collect();
         let mut after = None;
         loop {
             let page = facts::cases(&mut pooled.conn(), after).await?;
@@ -357,12 +374,20 @@ impl Passage {
         Ok(out)
     }
 
-    /// What changed after change `after`: the cases named in `fact_changes` since, read as
-    /// they are now.
-    pub(crate) async fn fact_changes(&self, after: i64) -> Result<FactChanges, ServiceError> {
+    /// What changed since `facts` were read: the cases named in `fact_changes` since (and not
+    /// already applied), read as they are now.
+    pub(crate) async fn fact_changes(&self, facts: &Facts) -> Result<FactChanges, ServiceError> {
         let as_of = self.now();
         let mut pooled = self.db.acquire().await?;
-        let (changed, change) = facts::changed_since(&mut pooled.conn(), after).await?;
+        let rows = facts::changed_since(&mut pooled.conn(), facts.change).await?;
+        let change = rows.iter().map(|r| r.0).fold(facts.change, i64::max);
+        let mut cases = HashSet::new();
+        let changed: Vec<Uuid> = rows
+            .iter()
+            .filter(|(seq, _)| !facts.seen.contains(seq))
+            .map(|(_, id)| *id)
+            .filter(|id| cases.insert(*id))
+            .collect();
         let now = if changed.is_empty() {
             CasesFacts::default()
         } else {
@@ -375,6 +400,7 @@ impl Passage {
             manual,
             as_of,
             change,
+            seen: rows.into_iter().map(|r| r.0).collect(),
         })
     }
 }

@@ -616,7 +616,7 @@ impl Passage {
             let changes = if compact && !slow {
                 None
             } else {
-                Some(self.fact_changes(f.facts.change).await?).filter(|c| c.cases() <= MAX_CHANGED_CASES)
+                Some(self.fact_changes(&f.facts).await?).filter(|c| c.cases() <= MAX_CHANGED_CASES)
             };
             if (compact || changes.is_none()) && slow && !cache.refreshing {
                 cache.refreshing = true;
@@ -816,11 +816,18 @@ fn apply_changes(
     changes: FactChanges,
 ) -> Option<(u64, Arc<Facts>)> {
     let f = cache.facts.as_mut()?;
+    f.generation = generation;
+    f.checked = Instant::now();
+    if changes.change_nothing_in(&f.facts) {
+        // The figures computed from these facts stay valid.
+        if let Some(facts) = Arc::get_mut(&mut f.facts) {
+            facts.as_of = changes.as_of();
+        }
+        return Some((f.load, f.facts.clone()));
+    }
     Arc::make_mut(&mut f.facts).apply(changes);
     cache.loads += 1;
     cache.figures.clear();
-    f.generation = generation;
-    f.checked = Instant::now();
     f.load = cache.loads;
     Some((f.load, f.facts.clone()))
 }

@@ -686,3 +686,22 @@ async fn a_form_version_without_an_indicators_fields_sets_only_those_indicators_
             .all(|f| !aside.contains(&f.indicator.code.as_str()))
     );
 }
+
+#[tokio::test]
+async fn facts_checked_again_without_changes_are_kept_with_their_figures() {
+    let w = World::shipped().await;
+    avrr_cases(&w, 1_000, 3).await;
+    let first = w.svc.indicator_facts().await.unwrap();
+    tokio::time::sleep(passage_service::FACTS_CHECK_INTERVAL).await;
+    let again = w.svc.indicator_facts().await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "nothing changed: the same tables"
+    );
+    avrr_cases(&w, 1_100, 1).await;
+    let after = w.svc.indicator_facts().await.unwrap();
+    assert!(
+        !std::sync::Arc::ptr_eq(&first, &after),
+        "a write brings them up to date"
+    );
+}

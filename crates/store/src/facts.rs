@@ -64,11 +64,11 @@ pub async fn latest_change(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
     )?)
 }
 
-/// The cases changed after change `after` (each once), and the latest change number.
-/// On PostgreSQL the last [`PG_LOOKBACK_SECONDS`] are read again, as said above; a case read
-/// twice is only applied twice. Times are the database's clock, as the triggers write them.
-pub async fn changed_since(conn: &mut Conn<'_>, after: i64) -> Result<(Vec<Uuid>, i64), StoreError> {
-    let rows: Vec<(i64, Uuid)> = match conn {
+/// The changes after change `after` as (change number, case), in order. On PostgreSQL those of
+/// the last [`PG_LOOKBACK_SECONDS`] come again, as said above: the reader skips the numbers it
+/// has seen. Times are the database's clock, as the triggers write them.
+pub async fn changed_since(conn: &mut Conn<'_>, after: i64) -> Result<Vec<(i64, Uuid)>, StoreError> {
+    Ok(match conn {
         Conn::Sqlite(c) => {
             sqlx::query_as("select seq, case_id from fact_changes where seq > $1 order by seq")
                 .bind(after)
@@ -85,15 +85,7 @@ pub async fn changed_since(conn: &mut Conn<'_>, after: i64) -> Result<(Vec<Uuid>
             .fetch_all(&mut **c)
             .await
         }
-    }?;
-    let latest = rows.iter().map(|r| r.0).max().unwrap_or(after).max(after);
-    let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    let cases = rows
-        .into_iter()
-        .map(|r| r.1)
-        .filter(|id| seen.insert(*id))
-        .collect();
-    Ok((cases, latest))
+    }?)
 }
 
 /// Forget changes recorded over `age_seconds` ago (every process reloads in full well within
