@@ -8,7 +8,9 @@
 //      pyxform wheel), fills and submits the four case forms from the tablet — AVRR with a photo
 //      split over two POSTs, the others with two of each repeat — and border_crossing from the
 //      border post by URL token and by HTTP Digest;
-//   2. the ODK Web Forms engine (odk/webforms.mjs) fills and submits all five forms;
+//   2. the ODK Web Forms engine (odk/webforms.mjs) fills and submits all five forms; Enketo
+//      (odk/enketo.mjs: enketo-core in Chromium) opens Web Forms' CT case, validates it and
+//      submits the edit it makes of it;
 //   3. an edit made here (JavaRosa's crossing with another carrier, a new instanceID and
 //      <deprecatedID>) is accepted; a re-send answers 202, another XML under a used instanceID
 //      409, HEAD 204 with X-OpenRosa-Version, an unknown device key 401;
@@ -27,6 +29,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { bundleEnketo, enketoSubmit } from './odk/enketo.mjs';
 import {
   HERE, SHOTS, assertNoProblems, check, log, main, newContext, newPage, signIn, startDemoAndBrowser,
 } from './lib.mjs';
@@ -161,6 +164,7 @@ async function odk() {
       const r = await webforms(tabletUrl, form, form === 'avrr_case' ? ['--attach', photo] : ['--repeats', '2']);
       assert.deepEqual(r.posts, [201], `${form} answered ${r.posts}: ${r.message}`);
       if (form === 'avrr_case') assert.equal(r.attachments.length, 1, 'the photo went with the AVRR submission');
+      if (form === 'ct_victim_case') results.wfCt = r;
       made[iomOrg].push(r.instance_id);
     }
   });
@@ -169,6 +173,25 @@ async function odk() {
     const r = await webforms(postUrl, 'border_crossing');
     assert.deepEqual(r.posts, [201], `answered ${r.posts}: ${r.message}`);
     made[lisOrg].push(r.instance_id);
+  });
+
+  await check("Enketo (enketo-core in Chromium): edits Web Forms' CT case, as Kobo's \"edit in Enketo\" does: 201", async () => {
+    // Opened on a registered record, Enketo makes an edit: a new instanceID, the old one as
+    // deprecatedID.
+    const bundle = bundleEnketo(tmpRoot);
+    const record = fs.readFileSync(results.wfCt.instance_file, 'utf8');
+    const ctx = await newContext();
+    const r = await enketoSubmit(ctx, base, bundle, tabletUrl, 'ct_victim_case', record).finally(() => ctx.close());
+    assert.deepEqual(r.loadErrors, [], 'Enketo loaded the record without errors');
+    assert.equal(r.valid, true, 'Enketo finds the record valid');
+    assert.equal(r.head, 204);
+    assert.equal(r.status, 201, r.body);
+    assert.match(r.body, /<OpenRosaResponse[^>]*xmlns="http:\/\/openrosa.org\/http\/response"/);
+    assert.ok(r.data.includes(`<deprecatedID>${results.wfCt.instance_id}</deprecatedID>`), r.data);
+    const id = r.data.match(/<instanceID>([^<]+)<\/instanceID>/)?.[1];
+    assert.ok(id && id !== results.wfCt.instance_id, 'a new instanceID');
+    results.enketoEdit = id;
+    made[iomOrg].push(id);
   });
 
   const original = fs.readFileSync(results.jrCrossing.instance_file, 'utf8');
@@ -239,7 +262,7 @@ async function odk() {
     }
   });
 
-  await check('every submission is processed and names its record, in its organisation (12)', async () => {
+  await check('every submission is processed and names its record, in its organisation (13)', async () => {
     for (const org of [iomOrg, lisOrg]) {
       const rows = await processedRows(org);
       for (const r of rows) if (r.href) caseLinks.set(r.id, r.href);
@@ -252,9 +275,10 @@ async function odk() {
       }
       await admin.screenshot({ path: path.join(SHOTS, org === iomOrg ? 'odk-collection.png' : 'odk-collection-border.png'), fullPage: true });
     }
-    assert.equal(made[iomOrg].length + made[lisOrg].length, 12);
+    assert.equal(made[iomOrg].length + made[lisOrg].length, 13);
     assert.match(await admin.locator('#submissions tbody tr', { hasText: editId }).innerText(), /\(edit\)/);
     assert.equal(caseLinks.get(editId), caseLinks.get(results.jrCrossing.instance_id), 'the edit changed the crossing it edits');
+    assert.equal(caseLinks.get(results.enketoEdit), caseLinks.get(results.wfCt.instance_id), "Enketo's edit changed the case it edits");
   });
 
   await check('caseworker finds the JavaRosa AVRR case newest first and its photo among the documents', async () => {
