@@ -10,7 +10,7 @@
 //      border post by URL token and by HTTP Digest;
 //   2. the ODK Web Forms engine (odk/webforms.mjs) fills and submits all five forms; Enketo
 //      (odk/enketo.mjs: enketo-core in Chromium) opens Web Forms' CT case, validates it and
-//      submits the edit it makes of it;
+//      submits the edit it makes of it, and sends a draft (an RR case) as a new record;
 //   3. an edit made here (JavaRosa's crossing with another carrier, a new instanceID and
 //      <deprecatedID>) is accepted; a re-send answers 202, another XML under a used instanceID
 //      409, HEAD 204 with X-OpenRosa-Version, an unknown device key 401;
@@ -165,6 +165,7 @@ async function odk() {
       assert.deepEqual(r.posts, [201], `${form} answered ${r.posts}: ${r.message}`);
       if (form === 'avrr_case') assert.equal(r.attachments.length, 1, 'the photo went with the AVRR submission');
       if (form === 'ct_victim_case') results.wfCt = r;
+      if (form === 'rr_case') results.wfRr = r;
       made[iomOrg].push(r.instance_id);
     }
   });
@@ -191,6 +192,19 @@ async function odk() {
     const id = r.data.match(/<instanceID>([^<]+)<\/instanceID>/)?.[1];
     assert.ok(id && id !== results.wfCt.instance_id, 'a new instanceID');
     results.enketoEdit = id;
+    made[iomOrg].push(id);
+  });
+
+  await check('Enketo: a draft saved on the device (another RR case, new instanceID) is sent as a new record: 201', async () => {
+    const bundle = path.join(tmpRoot, 'enketo-bundle.js');
+    const id = `uuid:${crypto.randomUUID()}`;
+    const rr = results.wfRr;
+    const draft = fs.readFileSync(rr.instance_file, 'utf8')
+      .replace(/<instanceID>[^<]*<\/instanceID>/, `<instanceID>${id}</instanceID>`);
+    const ctx = await newContext();
+    const r = await enketoSubmit(ctx, base, bundle, tabletUrl, 'rr_case', draft, false).finally(() => ctx.close());
+    assert.deepEqual([r.loadErrors, r.valid, r.head, r.status], [[], true, 204, 201], r.body);
+    assert.ok(r.data.includes(`<instanceID>${id}</instanceID>`) && !r.data.includes('<deprecatedID>'), r.data);
     made[iomOrg].push(id);
   });
 
@@ -262,7 +276,7 @@ async function odk() {
     }
   });
 
-  await check('every submission is processed and names its record, in its organisation (13)', async () => {
+  await check('every submission is processed and names its record, in its organisation (14)', async () => {
     for (const org of [iomOrg, lisOrg]) {
       const rows = await processedRows(org);
       for (const r of rows) if (r.href) caseLinks.set(r.id, r.href);
@@ -275,7 +289,7 @@ async function odk() {
       }
       await admin.screenshot({ path: path.join(SHOTS, org === iomOrg ? 'odk-collection.png' : 'odk-collection-border.png'), fullPage: true });
     }
-    assert.equal(made[iomOrg].length + made[lisOrg].length, 13);
+    assert.equal(made[iomOrg].length + made[lisOrg].length, 14);
     assert.match(await admin.locator('#submissions tbody tr', { hasText: editId }).innerText(), /\(edit\)/);
     assert.equal(caseLinks.get(editId), caseLinks.get(results.jrCrossing.instance_id), 'the edit changed the crossing it edits');
     assert.equal(caseLinks.get(results.enketoEdit), caseLinks.get(results.wfCt.instance_id), "Enketo's edit changed the case it edits");

@@ -33,10 +33,11 @@ export function bundleEnketo(dir) {
 
 /**
  * Opens form `formId` from `server` (an OpenRosa base such as BASE/key/TOKEN) in Enketo on the
- * record `instanceXml`, validates it and submits Enketo's serialisation. Resolves with
- * { loadErrors, valid, head, status, body, data }.
+ * record `instanceXml`, validates it and submits Enketo's serialisation. `submitted` says
+ * whether the record was sent before (Enketo then sends an edit of it) or is a draft saved
+ * on the device. Resolves with { loadErrors, valid, head, status, body, data }.
  */
-export async function enketoSubmit(context, base, bundle, server, formId, instanceXml) {
+export async function enketoSubmit(context, base, bundle, server, formId, instanceXml, submitted = true) {
   const page = await context.newPage();
   const script = fs.readFileSync(bundle, 'utf8');
   await page.route(`${base}/__enketo/**`, (route) => {
@@ -48,7 +49,7 @@ export async function enketoSubmit(context, base, bundle, server, formId, instan
   await page.goto(`${base}/__enketo/index.html`);
   await page.waitForFunction(() => window.enketo);
   try {
-    return await page.evaluate(async ({ server, formId, instanceXml }) => {
+    return await page.evaluate(async ({ server, formId, instanceXml, submitted }) => {
       const headers = { 'X-OpenRosa-Version': '1.0' };
       const text = async (url, init) => {
         const res = await fetch(url, { headers, ...init });
@@ -62,7 +63,7 @@ export async function enketoSubmit(context, base, bundle, server, formId, instan
       const xform = await text(entry.getElementsByTagNameNS('*', 'downloadUrl')[0].textContent);
       const { form, model } = await window.enketo.transform({ xform });
       document.body.insertAdjacentHTML('beforeend', form);
-      const enketoForm = new window.enketo.Form(document.querySelector('form.or'), { modelStr: model, instanceStr: instanceXml });
+      const enketoForm = new window.enketo.Form(document.querySelector('form.or'), { modelStr: model, instanceStr: instanceXml, submitted });
       const loadErrors = enketoForm.init();
       const valid = await enketoForm.validate();
       const data = enketoForm.getDataStr();
@@ -71,7 +72,7 @@ export async function enketoSubmit(context, base, bundle, server, formId, instan
       const head = await fetch(`${server}/submission`, { method: 'HEAD', headers });
       const post = await fetch(`${server}/submission`, { method: 'POST', headers, body });
       return { loadErrors, valid, head: head.status, status: post.status, body: await post.text(), data };
-    }, { server, formId, instanceXml });
+    }, { server, formId, instanceXml, submitted });
   } finally {
     await page.close();
   }
