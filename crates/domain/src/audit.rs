@@ -82,6 +82,7 @@ actions! {
     ReferralsListed => "referral.list", false;
     PersonViewed => "person.view", true;
     PersonsMatched => "person.match", true;
+    PersonsReindexed => "person.reindex", false;
     DuplicatesListed => "person.duplicates", true;
     PersonsMerged => "person.merge", false;
     PersonsUnmerged => "person.unmerge", false;

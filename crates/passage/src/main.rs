@@ -188,6 +188,9 @@ enum Admin {
         #[arg(long)]
         username: String,
     },
+    /// Rebuild every person's search and duplicate-finding index from their sealed identity
+    /// (after an upgrade, or for persons registered before duplicate finding existed).
+    ReindexPersons,
     /// List accounts with their organisations and roles.
     ListUsers,
     /// Write a new master key file (never replaces an existing one).
@@ -889,6 +892,12 @@ async fn admin(config: &Config, cmd: Admin) -> Result<ExitCode> {
             println!(
                 "two-step verification removed for {}; their sessions have ended",
                 user.username
+            );
+        }
+        Admin::ReindexPersons => {
+            let (done, unreadable) = svc.reindex_persons(&operator, &ctx).await?;
+            println!(
+                "reindexed {done} persons; {unreadable} could not be read (destroyed under the retention schedule)"
             );
         }
         Admin::ResetPassword {

@@ -374,6 +374,12 @@ async fn administration_from_the_command_line() {
     let (code, out, _) = run(cli().arg("check-config"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reachable"));
+    let (code, out, err) = run(cli().args(["admin", "reindex-persons"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("reindexed 0 persons; 0 could not be read"),
+        "{out}"
+    );
 
     // The master key: rotated to a new key file, the previous one kept beside it by name.
     let master = dir.path().join("master.key");

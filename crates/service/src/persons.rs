@@ -303,6 +303,49 @@ impl Passage {
         Ok(found)
     }
 
+    /// Rebuild every person's search index (name words, date of birth, phone, document and
+    /// the matcher's blocking keys) from their sealed identity, for persons registered before
+    /// the blocking keys existed or after the keys change. Identities are decrypted in memory
+    /// a page at a time; each page is rewritten in one transaction. Persons whose identity
+    /// was destroyed under the retention schedule cannot be read and are counted apart.
+    /// Returns (reindexed, unreadable).
+    pub async fn reindex_persons(&self, actor: &Actor, ctx: &Ctx) -> Result<(u64, u64), ServiceError> {
+        if !matches!(actor, Actor::Operator) {
+            return Err(ServiceError::Denied(passage_domain::Denied::Forbidden));
+        }
+        const PAGE: i64 = 500;
+        let (mut done, mut unreadable, mut after) = (0u64, 0u64, None);
+        loop {
+            let page = {
+                let mut pooled = self.db.acquire().await?;
+                persons::page(&mut pooled.conn(), after, PAGE).await?
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let mut entries = Vec::with_capacity(page.len());
+            for p in &page {
+                match self.open_identity(p) {
+                    Ok(identity) => entries.push((p.id, index_entries(self.search_key(), &identity))),
+                    Err(_) => unreadable += 1,
+                }
+            }
+            let mut tx = self.begin().await?;
+            for (id, e) in &entries {
+                persons::set_index(&mut tx.conn(), *id, e).await?;
+            }
+            tx.commit().await?;
+            done += entries.len() as u64;
+        }
+        let event = self
+            .event(ctx, AuditAction::PersonsReindexed, actor.user_id())
+            .detail("persons", done)
+            .detail("unreadable", unreadable);
+        let mut tx = self.begin().await?;
+        passage_store::audit::append(&mut tx.conn(), &event).await?;
+        tx.commit().await?;
+        Ok((done, unreadable))
+    }
+
     /// [`Self::similar_persons`] without the check and the audit event (the caller does both).
     pub(crate) async fn find_similar(
         &self,

@@ -302,3 +302,70 @@ async fn linking_records_across_programmes_needs_consent_or_a_legal_basis() {
         Err(ServiceError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn persons_indexed_before_duplicate_finding_are_found_again_after_a_reindex() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    let first = w
+        .svc
+        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    let person = w
+        .svc
+        .case(&caseworker.actor, &web(), first.id)
+        .await
+        .unwrap()
+        .person_id
+        .unwrap();
+    let again = answers().with("family_name", "Kolie-Example");
+    let similar = || async {
+        w.svc
+            .similar_persons_for_answers(&caseworker.actor, &web(), w.iom, &again)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(similar().await, vec![person]);
+
+    // As if registered before the matcher's keys existed: no blocking keys in the index.
+    let mut tx = w.svc.db().begin().await.unwrap();
+    let forget = "delete from person_index where field = 'match'";
+    match tx.conn() {
+        passage_store::Conn::Sqlite(c) => sqlx::query(forget).execute(&mut *c).await.map(drop),
+        passage_store::Conn::Postgres(c) => sqlx::query(forget).execute(&mut *c).await.map(drop),
+    }
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        similar().await.is_empty(),
+        "without its keys the person is not found"
+    );
+
+    assert!(matches!(
+        w.svc.reindex_persons(&caseworker.actor, &web()).await,
+        Err(ServiceError::Denied(_))
+    ));
+    let (done, unreadable) = w
+        .svc
+        .reindex_persons(&passage_domain::Actor::Operator, &web())
+        .await
+        .unwrap();
+    assert!(done >= 1 && unreadable == 0, "{done} {unreadable}");
+    assert_eq!(
+        similar().await,
+        vec![person],
+        "found again through the rebuilt keys"
+    );
+    // Name search keys are rebuilt too, not doubled.
+    let (again_done, _) = w
+        .svc
+        .reindex_persons(&passage_domain::Actor::Operator, &web())
+        .await
+        .unwrap();
+    assert_eq!(again_done, done);
+    assert_eq!(similar().await, vec![person]);
+}

@@ -58,6 +58,25 @@ fn person((id, org, wrapped_key, identity, created, updated): PersonRow) -> Stor
     }
 }
 
+/// The next `limit` persons after `after` (by id), for a pass over everyone.
+pub async fn page(
+    conn: &mut Conn<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<StoredPerson>, StoreError> {
+    let rows: Vec<PersonRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, PersonRow>(
+            "select id, owner_org, wrapped_key, identity, created_at, updated_at from persons \
+             where $1 is null or id > $1 order by id limit $2"
+        )
+        .bind(after)
+        .bind(limit),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(person).collect())
+}
+
 /// Several persons at once (for a page of cases), in one query.
 pub async fn get_many(conn: &mut Conn<'_>, ids: &[Uuid]) -> Result<Vec<StoredPerson>, StoreError> {
     if ids.is_empty() {
