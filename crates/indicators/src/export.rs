@@ -152,11 +152,7 @@ pub fn open_sdg_meta_yaml(input: &ExportInput) -> String {
 pub fn sdmx_csv(input: &ExportInput) -> Result<Vec<u8>, ExportError> {
     let cells = published(input)?;
     let series = series_code(input.indicator);
-    let unit = if input.indicator.unit == "percent" {
-        "PT"
-    } else {
-        "NUMBER"
-    };
+    let unit = unit_measure(input.indicator);
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(SDMX_HEADER)?;
     for (c, v) in cells {
@@ -190,11 +186,7 @@ pub fn sdmx_ml(input: &ExportInput, prepared: &str) -> Result<Vec<u8>, ExportErr
     use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
     let cells = published(input)?;
     let series = series_code(input.indicator);
-    let unit = if input.indicator.unit == "percent" {
-        "PT"
-    } else {
-        "NUMBER"
-    };
+    let unit = unit_measure(input.indicator);
     // Series in the order their first observation comes.
     let mut grouped: Vec<(SdmxKeys, Vec<(i32, String)>)> = Vec::new();
     for (c, v) in cells {
@@ -369,6 +361,11 @@ fn series_code(i: &Indicator) -> String {
     i.sdmx_series
         .clone()
         .unwrap_or_else(|| format!("PSG_{}", i.code.replace(['-', '.'], "_")))
+}
+
+/// `UNIT_MEASURE`: percent for shares, a number otherwise.
+fn unit_measure(i: &Indicator) -> &'static str {
+    if i.unit == "percent" { "PT" } else { "NUMBER" }
 }
 
 /// Migratory status in `COMPOSITE_BREAKDOWN`: `national` → `MS_NOMIGRANT`, no answer or

@@ -185,12 +185,7 @@ async fn download_document(
         .document(&who.actor, &ctx, parse_uuid(&id)?, parse_uuid(&doc)?)
         .await?;
     // The stored name is personal: the download is named by its id; the browser keeps the type.
-    let extension = match info.content_type.as_str() {
-        "application/pdf" => "pdf",
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        _ => "txt",
-    };
+    let extension = passage_service::document_extension(&info.content_type);
     Ok((
         [
             (header::CONTENT_TYPE, info.content_type.clone()),

@@ -759,12 +759,7 @@ async fn evidence_download(
     Path((code, year)): Path<(String, i32)>,
 ) -> Result<Response, PageError> {
     let file = state.svc.manual_evidence(&who.actor, &code, year).await?;
-    let extension = match file.content_type.as_str() {
-        "application/pdf" => "pdf",
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        _ => "txt",
-    };
+    let extension = passage_service::document_extension(&file.content_type);
     let slug: String = code
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })

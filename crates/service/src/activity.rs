@@ -145,6 +145,14 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(e.to_string())
 }
 
+/// The file extension a download of `content_type` (one [`document_type`] accepted) is named with.
+pub fn document_extension(content_type: &str) -> &'static str {
+    DOCUMENT_TYPES
+        .iter()
+        .find(|(t, _, _)| *t == content_type)
+        .map_or("txt", |(_, _, extensions)| extensions[0])
+}
+
 /// The content type of an upload, if its bytes and its name agree on an accepted type.
 pub fn document_type(name: &str, bytes: &[u8]) -> Result<&'static str, ServiceError> {
     let extension = name

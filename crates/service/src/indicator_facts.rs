@@ -342,34 +342,22 @@ impl Passage {
         let change = visible.iter().map(|r| r.0).fold(latest, i64::max);
         let mut out = Facts::new(catalogue, as_of, change);
         out.seen = visible.into_iter().map(|r| r.0).collect();
-        let mut after = None;
-        loop {
-            let page = facts::cases(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            page.iter().for_each(|c| out.add_case(c));
+        // Each kind in pages by id: cases first, so that their parts find their rows.
+        macro_rules! each_page {
+            ($fetch:path, $add:ident) => {
+                let mut after = None;
+                loop {
+                    let page = $fetch(&mut pooled.conn(), after).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.id);
+                    page.iter().for_each(|row| out.$add(row));
+                }
+            };
         }
-        let mut after = None;
-        loop {
-            let page = facts::services(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            page.iter().for_each(|s| out.add_service(s));
-        }
-        let mut after = None;
-        loop {
-            let page = facts::referrals(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            page.iter().for_each(|r| out.add_referral(r));
-        }
-        let mut after = None;
-        loop {
-            let page = facts::hits(&mut pooled.conn(), after).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            page.iter().for_each(|h| out.add_hit(h));
-        }
+        each_page!(facts::cases, add_case);
+        each_page!(facts::services, add_service);
+        each_page!(facts::referrals, add_referral);
+        each_page!(facts::hits, add_hit);
         out.manual = passage_store::reports::manual_values(&mut pooled.conn()).await?;
         Ok(out)
     }

@@ -32,7 +32,7 @@ pub mod demo;
 
 pub use activity::{
     DECLINE_REASONS, DocumentInfo, MAX_DOCUMENT_BYTES, NewService, NoteRecord, ReferralRecord, SERVICE_TYPES,
-    ServiceRecord, SharedAnswer, document_type,
+    ServiceRecord, SharedAnswer, document_extension, document_type,
 };
 pub use audit_trail::{AuditPage, AuditQuery, ChainBreak, ChainReport};
 pub use cases::{

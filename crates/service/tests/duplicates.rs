@@ -8,22 +8,26 @@ mod support;
 use passage_service::{Instance, NewCase, ServiceError};
 use support::{World, answers, web};
 
+/// Register the sample CT answers; returns the person the case was filed under.
+async fn register_sample(w: &World, actor: &passage_domain::Actor) -> uuid::Uuid {
+    let case = w
+        .svc
+        .register_case(actor, &web(), "ct", w.iom, &answers())
+        .await
+        .unwrap();
+    w.svc
+        .case(actor, &web(), case.id)
+        .await
+        .unwrap()
+        .person_id
+        .unwrap()
+}
+
 #[tokio::test]
 async fn registering_someone_again_shows_who_they_may_be_and_why() {
     let w = World::new().await;
     let caseworker = w.sign_in("caseworker").await;
-    let first = w
-        .svc
-        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
-        .await
-        .unwrap();
-    let person = w
-        .svc
-        .case(&caseworker.actor, &web(), first.id)
-        .await
-        .unwrap()
-        .person_id
-        .unwrap();
+    let person = register_sample(&w, &caseworker.actor).await;
     // Someone else entirely, to be sure only the right person comes back.
     let other = Instance::default()
         .with("given_name", "Fatu")
@@ -307,18 +311,7 @@ async fn linking_records_across_programmes_needs_consent_or_a_legal_basis() {
 async fn persons_indexed_before_duplicate_finding_are_found_again_after_a_reindex() {
     let w = World::new().await;
     let caseworker = w.sign_in("caseworker").await;
-    let first = w
-        .svc
-        .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
-        .await
-        .unwrap();
-    let person = w
-        .svc
-        .case(&caseworker.actor, &web(), first.id)
-        .await
-        .unwrap()
-        .person_id
-        .unwrap();
+    let person = register_sample(&w, &caseworker.actor).await;
     let again = answers().with("family_name", "Kolie-Example");
     let similar = || async {
         w.svc
