@@ -12,12 +12,16 @@ use crate::record::{Prepared, key_of};
 /// everyone was given by default); other rules still find the true pairs in them.
 pub const MAX_BLOCK: usize = 400;
 
-/// A blocking rule: its name (for reports) and which comparisons it constrains (the model
-/// does not learn those comparisons' agreement rates from pairs the rule produced).
+/// A blocking rule: its name (for reports) and which comparisons it constrains or, among
+/// its pairs, all but decides (names sounding alike come with the same sex and nationality
+/// whether or not the records are the same person); a training session on the rule's pairs
+/// does not learn those comparisons.
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {
     pub name: &'static str,
     pub uses: &'static [Comparison],
+    /// Whether EM learns from this rule's pairs alone (a training session, as in Splink).
+    pub trains: bool,
     key: fn(&Prepared) -> Option<u64>,
 }
 
@@ -26,71 +30,111 @@ use Comparison::*;
 pub const RULES: &[Rule] = &[
     Rule {
         name: "given and surname sound alike (either order)",
-        uses: &[GivenName, Surname],
+        uses: &[GivenName, Surname, Sex, Nationality],
+        trains: true,
         key: names_sound,
     },
     Rule {
         name: "same name variants",
         uses: &[GivenName, Surname],
+        trains: false,
         key: name_variants,
     },
     Rule {
         name: "date of birth and given initial",
         uses: &[BirthDate, GivenName],
+        trains: true,
         key: |p| date_and_initial(p, &p.given),
     },
     Rule {
         name: "date of birth and surname initial",
         uses: &[BirthDate, Surname],
+        trains: true,
         key: |p| date_and_initial(p, &p.surname),
     },
     Rule {
         name: "date of birth and both initials (either order)",
         uses: &[BirthDate, GivenName, Surname],
+        trains: false,
         key: date_and_initials,
     },
     Rule {
         name: "surname variant and given initial",
         uses: &[Surname, GivenName],
+        trains: false,
         key: |p| variant_and_initial(&p.surname, &p.given),
     },
     Rule {
         name: "given-name variant and surname initial",
         uses: &[GivenName, Surname],
+        trains: false,
         key: |p| variant_and_initial(&p.given, &p.surname),
     },
     Rule {
         name: "document number",
         uses: &[Document],
+        trains: false,
         key: |p| p.document.as_deref().map(|d| key_of(&("doc", d))),
     },
     Rule {
         name: "phone",
         uses: &[Phone],
+        trains: false,
         key: |p| p.phone.as_deref().map(|d| key_of(&("phone", d))),
     },
     // A single typo in a document number leaves one of its halves intact.
     Rule {
         name: "first half of document number and birth year",
         uses: &[Document, BirthDate],
+        trains: false,
         key: |p| document_half(p, true),
     },
     Rule {
         name: "second half of document number and birth year",
         uses: &[Document, BirthDate],
+        trains: false,
         key: |p| document_half(p, false),
     },
     Rule {
         name: "surname skeleton and birth year",
         uses: &[Surname, BirthDate],
+        trains: false,
         key: |p| skeleton_and_year(p, &p.surname),
     },
     Rule {
         name: "given-name skeleton and birth year",
         uses: &[GivenName, BirthDate],
+        trains: false,
         key: |p| skeleton_and_year(p, &p.given),
     },
+    // Relatives and re-registrations at one address; a typo in the address leaves its start
+    // or its end intact (house number and street, or town and postcode).
+    Rule {
+        name: "first two words of the address",
+        uses: &[Address],
+        trains: false,
+        key: |p| address_words(p, true),
+    },
+    Rule {
+        name: "last two words of the address",
+        uses: &[Address],
+        trains: false,
+        key: |p| address_words(p, false),
+    },
 ];
+
+fn address_words(p: &Prepared, start: bool) -> Option<u64> {
+    let words = &p.address;
+    if words.len() < 3 {
+        return None;
+    }
+    let two = if start {
+        &words[..2]
+    } else {
+        &words[words.len() - 2..]
+    };
+    Some(key_of(&("address", start, &*two[0], &*two[1])))
+}
 
 fn names_sound(p: &Prepared) -> Option<u64> {
     let (g, s) = (p.given.first()?.phonetic, p.surname.first()?.phonetic);
@@ -275,17 +319,49 @@ impl Blocks {
 
     /// Pairs the blocks would produce, counting a pair once per rule that finds it.
     pub fn upper_bound(&self) -> u64 {
-        self.groups
+        (0..RULES.len()).map(|rule| self.rule_upper_bound(rule)).sum()
+    }
+
+    /// Pairs one rule's blocks would produce (each once per rule).
+    pub fn rule_upper_bound(&self, rule: usize) -> u64 {
+        self.groups[rule]
+            .2
             .iter()
-            .flat_map(|(_, _, ranges)| ranges)
             .map(|&(start, end)| u64::from(end - start) * u64::from(end - start - 1) / 2)
             .sum()
     }
 
+    /// Every pair one rule finds, whether or not another rule also finds it (for training
+    /// on that rule alone); `i < j`, and in link mode `i` is on the left.
+    pub fn rule_pairs(&self, rule: usize) -> impl ParallelIterator<Item = (u32, u32)> + '_ {
+        let left = match self.mode {
+            Mode::Dedupe => None,
+            Mode::Link { left } => Some(left as u32),
+        };
+        let (_, order, ranges) = &self.groups[rule];
+        ranges.par_iter().flat_map_iter(move |&(start, end)| {
+            let block = &order[start as usize..end as usize];
+            block.iter().enumerate().flat_map(move |(x, &i)| {
+                block[x + 1..].iter().filter_map(move |&j| {
+                    let (i, j) = (i.min(j), i.max(j));
+                    match left {
+                        Some(left) if !(i < left && j >= left) => None,
+                        _ => Some((i, j)),
+                    }
+                })
+            })
+        })
+    }
+
+    /// Whether `rule` produces the pair (the records share a key of a block it expands).
+    pub fn finds(&self, rule: usize, i: u32, j: u32) -> bool {
+        let (a, b) = (self.keys[i as usize][rule], self.keys[j as usize][rule]);
+        a != 0 && a == b && !self.skipped[rule].contains(&a)
+    }
+
     /// Whether an earlier rule than `rule` already produces the pair.
     fn seen_before(&self, rule: usize, i: u32, j: u32) -> bool {
-        let (a, b) = (&self.keys[i as usize], &self.keys[j as usize]);
-        (0..rule).any(|r| a[r] != 0 && a[r] == b[r] && !self.skipped[r].contains(&a[r]))
+        (0..rule).any(|r| self.finds(r, i, j))
     }
 
     /// Every candidate pair once, with the index of the rule that produced it; `i < j`, and in
@@ -349,5 +425,48 @@ mod tests {
             .collect();
         linked.sort_unstable();
         assert_eq!(linked, vec![(0, 1), (0, 2)]);
+    }
+
+    #[test]
+    fn a_rule_alone_gives_every_pair_it_finds() {
+        let records = vec![
+            person("Mohammed", "Kollie", "1990-04-09"),
+            person("Mohamed", "Kollie", "1990-04-09"),
+        ];
+        let blocks = Blocks::new(&records, Mode::Dedupe);
+        let date_rule = RULES
+            .iter()
+            .position(|r| r.name == "date of birth and given initial")
+            .unwrap();
+        // The name rule produces the pair first; the date rule still sees it for training.
+        assert_eq!(
+            blocks.pairs().map(|(rule, _, _)| rule).collect::<Vec<_>>(),
+            vec![0]
+        );
+        assert_eq!(blocks.rule_pairs(date_rule).collect::<Vec<_>>(), vec![(0, 1)]);
+        assert!(blocks.finds(date_rule, 0, 1) && blocks.finds(0, 0, 1));
+    }
+
+    #[test]
+    fn an_address_finds_relatives_whose_names_differ() {
+        let at = |given: &str, address: &str| {
+            Prepared::new(&Record {
+                given_name: given.into(),
+                surname: "Kollie".into(),
+                address: address.into(),
+                ..Record::default()
+            })
+            .0
+        };
+        let records = vec![
+            at("Musu", "14 Wynn Street Bilpin"),
+            at("Varney", "14 Wynn Street Bilpiw"),
+            at("Korto", "9 Ashmun Street Monrovia"),
+        ];
+        let pairs: Vec<(u32, u32)> = Blocks::new(&records, Mode::Dedupe)
+            .pairs()
+            .map(|(_, i, j)| (i, j))
+            .collect();
+        assert_eq!(pairs, vec![(0, 1)]);
     }
 }

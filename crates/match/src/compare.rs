@@ -214,7 +214,7 @@ pub fn edits(a: &str, b: &str) -> usize {
 
 /// Whether `a` becomes `b` by at most one insertion, deletion, substitution or swap of
 /// neighbours. Linear, allocation-free: this is the hot path of scoring.
-pub fn within_one_edit(a: &[u8], b: &[u8]) -> bool {
+pub fn within_one_edit<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if long.len() - short.len() > 1 {
         return false;

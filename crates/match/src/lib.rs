@@ -180,6 +180,101 @@ mod tests {
         assert_ne!(groups[0], groups[2], "{groups:?}");
     }
 
+    /// Persons with common names (many namesakes), a third of them registered twice with
+    /// some noise; returns the records and the true duplicate pairs.
+    fn registry() -> (Vec<Record>, std::collections::HashSet<(usize, usize)>) {
+        let given = [
+            "Musu", "Fatu", "Mohammed", "Ibrahim", "Comfort", "Joseph", "Mary", "Sekou", "Kebeh", "Alieu",
+            "Hawa", "Prince", "Esther", "Varney", "Korto", "Momo", "Jartu", "Abraham", "Satta", "Emmanuel",
+        ];
+        let surnames = [
+            "Kollie",
+            "Kamara",
+            "Sirleaf",
+            "Johnson",
+            "Tarr",
+            "Konneh",
+            "Pewee",
+            "Dolo",
+            "Flomo",
+            "Sumo",
+            "Kromah",
+            "Sheriff",
+            "Cooper",
+            "Doe",
+            "Toe",
+            "Gbeh",
+            "Kpoto",
+            "Massaquoi",
+            "Bility",
+            "Fahnbulleh",
+        ];
+        let mut seed = 7u64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        let (mut records, mut truth) = (Vec::new(), std::collections::HashSet::new());
+        for person in 0..3000 {
+            let record = Record {
+                id: format!("p{person}"),
+                given_name: given[next(given.len())].into(),
+                surname: surnames[next(surnames.len())].into(),
+                date_of_birth: format!("{}-{:02}-{:02}", 1950 + next(60), 1 + next(12), 1 + next(28)),
+                sex: ["F", "M"][next(2)].into(),
+                phone: format!("077{:07}", next(10_000_000)),
+                ..Record::default()
+            };
+            if next(3) == 0 {
+                let mut again = record.clone();
+                again.id.push_str("-again");
+                match next(4) {
+                    0 => again.given_name.push('h'),
+                    1 => again.date_of_birth.replace_range(8.., "01"),
+                    2 => again.phone.clear(),
+                    _ => {}
+                }
+                truth.insert((records.len(), records.len() + 1));
+                records.push(record);
+                records.push(again);
+            } else {
+                records.push(record);
+            }
+        }
+        (records, truth)
+    }
+
+    #[test]
+    fn training_without_labels_learns_what_matches_look_like_and_how_many_there_are() {
+        let (records, truth) = registry();
+        let prepared = prepare(&records);
+        let matches = find_matches(&prepared, Mode::Dedupe, 0.5, &Quiet);
+        let n = records.len() as f64;
+        let true_prior = truth.len() as f64 / (n * (n - 1.0) / 2.0);
+        let prior = matches.model.prior;
+        assert!(
+            prior > true_prior / 2.0 && prior < true_prior * 2.0,
+            "prior {prior:e}, truly {true_prior:e}"
+        );
+        // Namesakes abound, yet a different date of birth or given name weighs against.
+        let (given, birth) = (0, 2);
+        assert!(matches.model.m[given][0] < 0.1, "{:?}", matches.model.m[given]);
+        assert!(matches.model.m[birth][0] < 0.1, "{:?}", matches.model.m[birth]);
+        let found: std::collections::HashSet<(usize, usize)> = matches
+            .pairs
+            .iter()
+            .map(|p| (p.left as usize, p.right as usize))
+            .collect();
+        let right = found.intersection(&truth).count() as f64;
+        let (precision, recall) = (right / found.len() as f64, right / truth.len() as f64);
+        assert!(
+            precision > 0.95 && recall > 0.95,
+            "precision {precision}, recall {recall}"
+        );
+    }
+
     #[test]
     fn one_to_one_keeps_each_records_best_link() {
         let records = prepare(&[

@@ -1,7 +1,8 @@
 //! The Fellegi-Sunter model: for each comparison level, how much more often true matches
-//! reach it (m) than random pairs do (u). u is measured on random pairs; m and the share of
-//! matches among candidates are estimated by expectation-maximisation without labels. Exact
-//! name agreement is weighed by how common the name is (term-frequency adjustment).
+//! reach it (m) than random pairs do (u). u is measured on random pairs; m is estimated by
+//! expectation-maximisation without labels, one session per training rule; the number of
+//! matches (hence the prior) by capture-recapture between the sessions. Exact name agreement
+//! is weighed by how common the name is (term-frequency adjustment).
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -15,14 +16,16 @@ const U_SAMPLE: usize = 300_000;
 const EM_ITERATIONS: usize = 60;
 /// Candidate pairs EM learns from, at most (about).
 const TRAINING_PAIRS: u64 = 5_000_000;
+/// Pseudo-matches added to each session's m estimate (see `expectation_maximisation`).
+const PSEUDO_MATCHES: f64 = 2.0;
 /// Smallest probability kept for m or u, so that no level is ever impossible.
 const FLOOR: f64 = 1e-6;
 
 /// Learned weights.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// Share of candidate pairs that are matches (estimated by EM).
-    pub lambda: f64,
+    /// While training: the share of matches among the current session's pairs.
+    lambda: f64,
     /// Probability that two records drawn at random are the same person: the prior for
     /// scoring, consistent with u measured on random pairs.
     pub prior: f64,
@@ -45,6 +48,17 @@ pub struct Score {
 
 fn levels(c: usize) -> usize {
     COMPARISONS[c].levels().len()
+}
+
+/// Where EM starts: m rising with the level, the top level most likely for matches.
+fn initial_m(c: usize) -> [f64; MAX_LEVELS] {
+    let n = levels(c);
+    let total: f64 = (0..n).map(|l| 4f64.powi(l as i32)).sum();
+    let mut m = [0.0; MAX_LEVELS];
+    for (l, m) in m.iter_mut().enumerate().take(n) {
+        *m = 4f64.powi(l as i32) / total;
+    }
+    m
 }
 
 /// Small deterministic generator for sampling (reproducible runs).
@@ -106,7 +120,7 @@ impl Model {
     /// 100. Name frequencies are not known here, so every exact name is weighed as a common one.
     pub fn standard() -> Model {
         let mut model = Model {
-            lambda: 0.01,
+            lambda: 0.0,
             prior: 0.01,
             m: [[0.0; MAX_LEVELS]; N_COMPARISONS],
             u: [[0.0; MAX_LEVELS]; N_COMPARISONS],
@@ -134,7 +148,7 @@ impl Model {
             }
         }
         let mut model = Model {
-            lambda: 0.1,
+            lambda: 0.0,
             prior: 0.0,
             m: [[0.0; MAX_LEVELS]; N_COMPARISONS],
             u: estimate_u(records, mode),
@@ -143,90 +157,128 @@ impl Model {
             records: records.len(),
         };
         for c in 0..N_COMPARISONS {
-            // Start m rising with the level: the top level most likely for matches.
-            let n = levels(c);
-            let total: f64 = (0..n).map(|l| 2f64.powi(2 * l as i32)).sum();
-            for l in 0..n {
-                model.m[c][l] = 2f64.powi(2 * l as i32) / total;
+            model.m[c] = initial_m(c);
+        }
+        // Splink's training sessions: within one rule's pairs, the fields the rule demanded
+        // agree by construction and say nothing, so EM learns the other fields' m there, with
+        // the session's own share of matches. Each field's m is the mean over the sessions
+        // where it was free. (Learning from the pooled, de-duplicated candidates instead
+        // is biased: a pair left to a date rule is one the name rules did not find, so names
+        // would look as if matches rarely agreed on them.)
+        let training: Vec<usize> = (0..RULES.len()).filter(|&r| RULES[r].trains).collect();
+        let mut sum = [[0.0f64; MAX_LEVELS]; N_COMPARISONS];
+        let mut sessions = [0u32; N_COMPARISONS];
+        let mut found = Vec::new();
+        for &rule in &training {
+            let (patterns, share) = sample_patterns(records, blocks, rule, &training);
+            if patterns.is_empty() {
+                found.push(Found {
+                    total: 0.0,
+                    also: vec![0.0; training.len()],
+                });
+                continue;
+            }
+            let uses = RULES[rule].uses;
+            let free: [bool; N_COMPARISONS] = std::array::from_fn(|c| !uses.contains(&COMPARISONS[c]));
+            let mut session = model.clone();
+            session.lambda = 0.1;
+            session.expectation_maximisation(&patterns, free);
+            found.push(session.matches_found(&patterns, free, share, training.len()));
+            for c in (0..N_COMPARISONS).filter(|&c| free[c]) {
+                for (total, m) in sum[c].iter_mut().zip(session.m[c]) {
+                    *total += m;
+                }
+                sessions[c] += 1;
             }
         }
-        // EM needs pattern frequencies, not every pair: beyond a few million candidates a
-        // fixed pseudo-random share of them (chosen by pair, so runs repeat) is enough.
-        let share = (TRAINING_PAIRS as f64 / blocks.upper_bound().max(1) as f64).min(1.0);
-        let cut = (share * u64::MAX as f64) as u64;
-        let patterns = blocks
-            .pairs()
-            .filter(|&(_, i, j)| share >= 1.0 || crate::record::key_of(&(i, j)) <= cut)
-            .fold(
-                FxHashMap::default,
-                |mut counts: FxHashMap<(u8, Gamma), u64>, (rule, i, j)| {
-                    let (gamma, _) = compare(&records[i as usize], &records[j as usize]);
-                    *counts.entry((rule, gamma)).or_insert(0) += 1;
-                    counts
-                },
-            )
-            .reduce(FxHashMap::default, |mut a, b| {
-                for (k, v) in b {
-                    *a.entry(k).or_insert(0) += v;
-                }
-                a
-            });
-        let patterns: Vec<((u8, Gamma), u64)> = patterns.into_iter().collect();
-        let expected = model.expectation_maximisation(&patterns) / share;
+        for c in (0..N_COMPARISONS).filter(|&c| sessions[c] > 0) {
+            for (m, total) in model.m[c].iter_mut().zip(sum[c]) {
+                *m = total / f64::from(sessions[c]);
+            }
+        }
         let all_pairs = match mode {
             Mode::Dedupe => (records.len() as f64) * (records.len().saturating_sub(1) as f64) / 2.0,
             Mode::Link { left } => (left as f64) * (records.len().saturating_sub(left) as f64),
         };
-        model.prior = (expected / all_pairs.max(1.0)).clamp(1e-12, 0.5);
+        model.prior = (estimate_matches(&found) / all_pairs.max(1.0)).clamp(1e-12, 0.5);
         model
     }
 
-    /// EM over the candidates' comparison patterns, u fixed. A rule that demanded agreement
-    /// on some fields says nothing about how often matches agree on them, so its pairs do not
-    /// count towards those fields' m. Returns the expected number of matches.
-    fn expectation_maximisation(&mut self, patterns: &[((u8, Gamma), u64)]) -> f64 {
-        let mut expected = 0.0;
+    /// After a session's EM: the matches expected among the rule's pairs, and among those,
+    /// the ones each training rule also finds.
+    fn matches_found(
+        &self,
+        patterns: &[Pattern],
+        free: [bool; N_COMPARISONS],
+        share: f64,
+        rules: usize,
+    ) -> Found {
+        let mut found = Found {
+            total: 0.0,
+            also: vec![0.0; rules],
+        };
+        for ((gamma, also), count) in patterns {
+            let p = self.posterior(gamma, free) * *count as f64 / share;
+            found.total += p;
+            for (t, sum) in found.also.iter_mut().enumerate() {
+                if also & (1 << t) != 0 {
+                    *sum += p;
+                }
+            }
+        }
+        found
+    }
+
+    fn posterior(&self, gamma: &Gamma, used: [bool; N_COMPARISONS]) -> f64 {
+        let logit = (self.lambda / (1.0 - self.lambda)).log2()
+            + (0..N_COMPARISONS)
+                .filter(|&c| used[c])
+                .map(|c| self.weight(c, gamma[c], None))
+                .sum::<f64>();
+        1.0 / (1.0 + (-logit).exp2())
+    }
+
+    /// EM over one session's comparison patterns, u fixed: only the `used` comparisons weigh
+    /// in the expectation step and have their m re-estimated, with the session's share of
+    /// matches.
+    fn expectation_maximisation(&mut self, patterns: &[Pattern], used: [bool; N_COMPARISONS]) {
         for _ in 0..EM_ITERATIONS {
             let mut matched = [[0.0f64; MAX_LEVELS]; N_COMPARISONS];
             let (mut match_total, mut all_total) = (0.0, 0.0);
-            for ((rule, gamma), count) in patterns {
+            for ((gamma, _), count) in patterns {
                 let count = *count as f64;
-                let logit = (self.lambda / (1.0 - self.lambda)).log2()
-                    + (0..N_COMPARISONS)
-                        .map(|c| self.weight(c, gamma[c], None))
-                        .sum::<f64>();
-                let p = 1.0 / (1.0 + (-logit).exp2());
+                let p = self.posterior(gamma, used);
                 match_total += p * count;
                 all_total += count;
-                let uses = RULES[*rule as usize].uses;
                 for (c, &level) in gamma.iter().enumerate() {
-                    if level != UNKNOWN && !uses.contains(&COMPARISONS[c]) {
+                    if level != UNKNOWN && used[c] {
                         matched[c][level as usize] += p * count;
                     }
                 }
             }
-            let previous = self.m;
+            let previous = (self.m, self.lambda);
             self.lambda = (match_total / all_total.max(1.0)).clamp(FLOOR, 1.0 - FLOOR);
-            expected = match_total;
-            for (c, row) in matched.iter().enumerate() {
-                let sum: f64 = row.iter().sum();
-                if sum > 0.0 {
-                    for (m, count) in self.m[c].iter_mut().zip(row).take(levels(c)) {
-                        *m = (count / sum).max(FLOOR);
-                    }
+            for (c, row) in matched.iter().enumerate().filter(|&(c, _)| used[c]) {
+                // A few pseudo-matches shaped like the starting point keep a small file's
+                // unseen levels possible (a level no match reached in three pairs is not
+                // proof that matches never reach it); on real volumes they vanish.
+                let start = initial_m(c);
+                let sum: f64 = row.iter().sum::<f64>() + PSEUDO_MATCHES;
+                for l in 0..levels(c) {
+                    self.m[c][l] = ((row[l] + PSEUDO_MATCHES * start[l]) / sum).max(FLOOR);
                 }
             }
             let change = previous
+                .0
                 .iter()
                 .flatten()
                 .zip(self.m.iter().flatten())
                 .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+                .fold((previous.1 - self.lambda).abs(), f64::max);
             if change < 1e-7 {
                 break;
             }
         }
-        expected
     }
 
     fn weight(&self, c: usize, level: i8, tf: Option<f64>) -> f64 {
@@ -301,6 +353,76 @@ impl Score {
         }
         text.join("; ")
     }
+}
+
+/// A comparison pattern with the training rules that also find its pairs (bit `t` for the
+/// `t`-th training rule), and how many pairs show it.
+type Pattern = ((Gamma, u32), u64);
+
+/// The matches one training session expects among its rule's pairs, and how many of those each
+/// training rule also finds.
+struct Found {
+    total: f64,
+    also: Vec<f64>,
+}
+
+/// The number of matches among all pairs, from what the sessions found: two rules that
+/// look at different fields find matches nearly independently, so the share of one rule's
+/// matches that the other also finds is that other rule's recall (capture-recapture,
+/// Lincoln-Petersen), and its matches divided by its recall are all matches. Averaged over
+/// every ordered pair of sessions that share matches.
+fn estimate_matches(found: &[Found]) -> f64 {
+    let mut estimates = Vec::new();
+    for (s, a) in found.iter().enumerate() {
+        for (t, b) in found.iter().enumerate() {
+            if s != t && a.also[t] > 0.0 && a.total > 0.0 {
+                estimates.push(b.total * a.total / a.also[t]);
+            }
+        }
+    }
+    // No session holds fewer matches than it found (what a small file comes down to).
+    let at_least = found.iter().map(|f| f.total).fold(0.0, f64::max);
+    if estimates.is_empty() {
+        return at_least;
+    }
+    (estimates.iter().sum::<f64>() / estimates.len() as f64).max(at_least)
+}
+
+/// The comparison patterns of one rule's pairs and how often each occurs, with the training
+/// rules that also find each pair (bit `t` for `training[t]`). EM needs pattern frequencies,
+/// not every pair: beyond a few million pairs a fixed pseudo-random share of them (chosen by
+/// pair, so runs repeat) is enough. Returns the patterns and the share taken.
+fn sample_patterns(
+    records: &[Prepared],
+    blocks: &Blocks,
+    rule: usize,
+    training: &[usize],
+) -> (Vec<Pattern>, f64) {
+    let share = (TRAINING_PAIRS as f64 / blocks.rule_upper_bound(rule).max(1) as f64).min(1.0);
+    let cut = (share * u64::MAX as f64) as u64;
+    let counts = blocks
+        .rule_pairs(rule)
+        .filter(|&(i, j)| share >= 1.0 || crate::record::key_of(&(i, j)) <= cut)
+        .fold(
+            FxHashMap::default,
+            |mut counts: FxHashMap<(Gamma, u32), u64>, (i, j)| {
+                let (gamma, _) = compare(&records[i as usize], &records[j as usize]);
+                let also = training
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &t)| blocks.finds(t, i, j))
+                    .fold(0u32, |mask, (bit, _)| mask | 1 << bit);
+                *counts.entry((gamma, also)).or_insert(0) += 1;
+                counts
+            },
+        )
+        .reduce(FxHashMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_insert(0) += v;
+            }
+            a
+        });
+    (counts.into_iter().collect(), share)
 }
 
 /// u: how often random pairs (almost all non-matches) reach each level.

@@ -47,8 +47,6 @@ const HONORIFICS: &[&str] = &[
     "hajji",
     "sheikh",
     "shaykh",
-    "cheikh",
-    "cheick",
     "imam",
     "chief",
     "hon",
@@ -289,10 +287,43 @@ fn arabic_name(word: &str) -> Option<&'static str> {
         .filter(|rest| rest.chars().count() >= 2)
         .unwrap_or(word);
     let bare = bare.trim_start_matches('و'); // "and" prefix seldom occurs in names; harmless
-    ARABIC_NAMES
+    if let Some((_, latin)) = ARABIC_NAMES
         .iter()
         .find(|(arabic, _)| *arabic == word || *arabic == bare)
-        .map(|(_, latin)| *latin)
+    {
+        return Some(latin);
+    }
+    // A typo in Arabic script (a letter doubled, dropped, changed or two exchanged) would
+    // otherwise fall to the letter-by-letter path and meet nothing: take the one listed name
+    // within a single edit, when there is exactly one. Written without vowels, short names
+    // lie one edit from other real names (محسن/حسن, عطر/عمر), so a name of three letters is
+    // corrected only for two neighbours exchanged, and nothing shorter than three.
+    let letters: Vec<char> = bare.chars().collect();
+    if letters.len() < 3 {
+        return None;
+    }
+    let mut near = ARABIC_NAMES.iter().filter(|(arabic, _)| {
+        let listed: Vec<char> = arabic.chars().collect();
+        if letters.len().min(listed.len()) >= 4 {
+            crate::compare::within_one_edit(&letters, &listed)
+        } else {
+            exchanged_neighbours(&letters, &listed)
+        }
+    });
+    match (near.next(), near.next()) {
+        (Some((_, latin)), None) => Some(latin),
+        _ => None,
+    }
+}
+
+/// Whether `b` is `a` with one pair of neighbouring letters exchanged.
+fn exchanged_neighbours(a: &[char], b: &[char]) -> bool {
+    let differ: Vec<usize> = (0..a.len()).filter(|&i| b.get(i) != Some(&a[i])).collect();
+    a.len() == b.len()
+        && differ.len() == 2
+        && differ[1] == differ[0] + 1
+        && a[differ[0]] == b[differ[1]]
+        && a[differ[1]] == b[differ[0]]
 }
 
 fn is_combining_mark(c: char) -> bool {
@@ -303,13 +334,15 @@ fn is_combining_mark(c: char) -> bool {
 /// digits removed, at most [`MAX_TOKENS`].
 pub fn name_tokens(text: &str) -> Vec<String> {
     let folded = fold(text);
+    let words: Vec<&str> = folded
+        .split(' ')
+        .filter(|w| !w.is_empty() && !w.bytes().any(|b| b.is_ascii_digit()))
+        .collect();
     let mut tokens: Vec<String> = Vec::new();
     let mut pending_prefix: Option<&str> = None;
-    for word in folded.split(' ') {
-        if word.is_empty() || word.bytes().any(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if HONORIFICS.contains(&word) || PARTICLES.contains(&word) {
+    for (i, &word) in words.iter().enumerate() {
+        let inside = i > 0 && i + 1 < words.len();
+        if HONORIFICS.contains(&word) || PARTICLES.contains(&word) || (inside && mistyped_particle(word)) {
             continue;
         }
         if JOINING_PREFIXES.contains(&word) {
@@ -330,6 +363,19 @@ pub fn name_tokens(text: &str) -> Vec<String> {
     }
     tokens.truncate(MAX_TOKENS);
     tokens
+}
+
+/// A word between two others that is one typo away from a particle of three letters or more,
+/// with its first letter (`bhn`, `oueld`, not `ken`), and is no known name: a particle, since
+/// a mistyped one would otherwise weigh as the rarest part of the name.
+fn mistyped_particle(word: &str) -> bool {
+    (3..=5).contains(&word.len())
+        && variants::canonical(word).is_none()
+        && PARTICLES.iter().any(|p| {
+            p.len() >= 3
+                && p.as_bytes()[0] == word.as_bytes()[0]
+                && crate::compare::within_one_edit(word.as_bytes(), p.as_bytes())
+        })
 }
 
 /// `alhassan` → `hassan`, `elhadi` → `hadi`: the Arabic article written attached, removed when
@@ -423,6 +469,28 @@ mod tests {
         );
         assert!(name_tokens("  ").is_empty());
         assert!(name_tokens("12345").is_empty());
+    }
+
+    #[test]
+    fn corrects_a_typo_in_a_listed_arabic_name_only_when_unambiguous() {
+        // A letter doubled, one dropped, two exchanged: the listed name's Latin form.
+        assert_eq!(fold("ممحمد"), "muhammad");
+        assert_eq!(fold("ابرايم"), "ibrahim");
+        assert_eq!(fold("أحدم"), "ahmad");
+        // Short names lie one edit from other real names: محسن (Muhsin) is not حسن (Hasan),
+        // عطر is not عمر.
+        assert_ne!(fold("محسن"), fold("حسن"));
+        assert_ne!(fold("عطر"), fold("عمر"));
+    }
+
+    #[test]
+    fn a_mistyped_particle_inside_a_name_is_a_particle() {
+        assert_eq!(name_tokens("Alaa bhn Alkhatib"), vec!["alaa", "alkhatib"]);
+        assert_eq!(name_tokens("Oumar oueld Ibrahim"), vec!["oumar", "ibrahim"]);
+        // Not at either end, not with another first letter, not a known name.
+        assert_eq!(name_tokens("Bhn Kollie"), vec!["bhn", "kollie"]);
+        assert_eq!(name_tokens("John Ken Doe"), vec!["john", "ken", "doe"]);
+        assert_eq!(name_tokens("Fatu Musa Kamara"), vec!["fatu", "musa", "kamara"]);
     }
 
     #[test]

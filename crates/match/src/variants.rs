@@ -37,7 +37,9 @@ const GROUPS: &[&[&str]] = &[
     &[
         "uthman", "usman", "ousmane", "osman", "othman", "usmane", "ousman", "osmane", "usumanu", "sumana",
     ],
-    &["ibrahim", "ibrahima", "ebrahim", "brahim", "ibrahimu", "brahima"],
+    &[
+        "ibrahim", "ibrahima", "ebrahim", "brahim", "ibrahimu", "brahima", "brima",
+    ],
     &[
         "abubakar",
         "aboubakar",
@@ -97,6 +99,7 @@ const GROUPS: &[&[&str]] = &[
         "soulemane",
         "sulemana",
         "sulaymane",
+        "soliman",
     ],
     &["ismail", "ismael", "ismaila", "smail"],
     &["idris", "idrissa", "driss", "idriss"],
