@@ -253,7 +253,7 @@ pub enum Mode {
 }
 
 /// One rule's records sorted by key, and the ranges of equal keys worth expanding.
-type RuleBlocks = (usize, Vec<u32>, Vec<(u32, u32)>);
+type RuleBlocks = (Vec<u32>, Vec<(u32, u32)>);
 
 /// The blocking keys of every record, and the blocks to expand.
 #[derive(Debug)]
@@ -305,7 +305,7 @@ impl Blocks {
                 }
                 start = end;
             }
-            groups.push((rule, order, ranges));
+            groups.push((order, ranges));
             skipped.push(too_big);
         }
         Blocks {
@@ -317,15 +317,10 @@ impl Blocks {
         }
     }
 
-    /// Pairs the blocks would produce, counting a pair once per rule that finds it.
-    pub fn upper_bound(&self) -> u64 {
-        (0..RULES.len()).map(|rule| self.rule_upper_bound(rule)).sum()
-    }
-
     /// Pairs one rule's blocks would produce (each once per rule).
     pub fn rule_upper_bound(&self, rule: usize) -> u64 {
         self.groups[rule]
-            .2
+            .1
             .iter()
             .map(|&(start, end)| u64::from(end - start) * u64::from(end - start - 1) / 2)
             .sum()
@@ -338,7 +333,7 @@ impl Blocks {
             Mode::Dedupe => None,
             Mode::Link { left } => Some(left as u32),
         };
-        let (_, order, ranges) = &self.groups[rule];
+        let (order, ranges) = &self.groups[rule];
         ranges.par_iter().flat_map_iter(move |&(start, end)| {
             let block = &order[start as usize..end as usize];
             block.iter().enumerate().flat_map(move |(x, &i)| {
@@ -367,25 +362,10 @@ impl Blocks {
     /// Every candidate pair once, with the index of the rule that produced it; `i < j`, and in
     /// link mode `i` is on the left.
     pub fn pairs(&self) -> impl ParallelIterator<Item = (u8, u32, u32)> + '_ {
-        let left = match self.mode {
-            Mode::Dedupe => None,
-            Mode::Link { left } => Some(left as u32),
-        };
-        self.groups.par_iter().flat_map(move |(rule, order, ranges)| {
-            ranges.par_iter().flat_map_iter(move |&(start, end)| {
-                let block = &order[start as usize..end as usize];
-                block.iter().enumerate().flat_map(move |(x, &i)| {
-                    block[x + 1..].iter().filter_map(move |&j| {
-                        let (i, j) = (i.min(j), i.max(j));
-                        if let Some(left) = left
-                            && !(i < left && j >= left)
-                        {
-                            return None;
-                        }
-                        (!self.seen_before(*rule, i, j)).then_some((*rule as u8, i, j))
-                    })
-                })
-            })
+        (0..self.groups.len()).into_par_iter().flat_map(move |rule| {
+            self.rule_pairs(rule)
+                .filter(move |&(i, j)| !self.seen_before(rule, i, j))
+                .map(move |(i, j)| (rule as u8, i, j))
         })
     }
 }
