@@ -88,7 +88,7 @@ def status_kib(pid, key):
 
 
 def photo(seed=20261201):
-    """200 KB of fixed pseudo-random bytes framed as a JPEG (SOI + APP0 marker ... EOI)."""
+    """--photo-kib (200 KB by default) of fixed pseudo-random bytes framed as a JPEG (SOI + APP0 … EOI)."""
     body = bytearray(random.Random(seed).randbytes(PHOTO_BYTES))
     body[:4] = b"\xff\xd8\xff\xe0"
     body[-2:] = b"\xff\xd9"
@@ -128,11 +128,15 @@ def main():
     ap.add_argument("--cases", type=int, default=60, help="demo cases generated before the run")
     ap.add_argument("--connections", type=int, default=50, help="concurrent devices (wrk -c)")
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
+    ap.add_argument("--photo-kib", type=int, default=200,
+                    help="photo size in KiB (default 200, the issue's; smaller shows what the photo costs)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir and logs")
     ap.add_argument("--build", action="store_true", help="cargo build --release -p passage first")
     args = ap.parse_args()
     if args.quick:
         args.duration = 5
+    global PHOTO_BYTES
+    PHOTO_BYTES = args.photo_kib * 1024
     for tool, pkg in (("wrk", "wrk"), ("sqlite3", "sqlite3")):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: apt-get install {pkg}")

@@ -83,6 +83,7 @@ actions! {
     PersonViewed => "person.view", true;
     PersonsMatched => "person.match", true;
     PersonsReindexed => "person.reindex", false;
+    MatchModelLearned => "person.match_model", true;
     DuplicatesListed => "person.duplicates", true;
     PersonsMerged => "person.merge", false;
     PersonsUnmerged => "person.unmerge", false;

@@ -32,7 +32,7 @@ fn backend_of(target: &DbTarget) -> &'static str {
     }
 }
 
-/// A private file created next to `near`, removed when dropped unless kept.
+/// A private file (or folder) created next to `near`, removed when dropped.
 struct TempFile(PathBuf);
 
 impl TempFile {
@@ -52,12 +52,63 @@ impl TempFile {
             .open(&self.0)
             .with_context(|| format!("cannot create {}", self.0.display()))
     }
+    fn create_dir(&self) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&self.0)
+            .with_context(|| format!("cannot create {}", self.0.display()))
+    }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Format 2 holds a tar stream: the database (the SQLite file or a `pg_dump` archive) and
+/// the document files beside it. Format 1 held the database alone.
+const FORMAT: u32 = 2;
+const DATABASE_ENTRY: &str = "database";
+const DOCUMENTS_ENTRY: &str = "documents";
+
+/// Append `size` bytes from `content` to the backup's tar stream as a private file.
+fn append_private(
+    tar: &mut tar::Builder<impl Write>,
+    name: &Path,
+    size: u64,
+    content: impl std::io::Read,
+) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o600);
+    header.set_mtime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    );
+    tar.append_data(&mut header, name, content)
+        .context("writing the backup")
+}
+
+fn append_database(tar: &mut tar::Builder<impl Write>, path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    append_private(tar, Path::new(DATABASE_ENTRY), file.metadata()?.len(), file)
+}
+
+/// The document packs, whole: packs only grow, so they hold every body the snapshot taken
+/// before names (and perhaps some it does not, which the next start's sweep gives back).
+fn append_packs(tar: &mut tar::Builder<impl Write>, files: &passage_store::DocumentFiles) -> Result<()> {
+    for (number, path) in files.packs()? {
+        let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let size = file.metadata()?.len();
+        let name = Path::new(DOCUMENTS_ENTRY).join(passage_store::DocumentFiles::pack_name(number));
+        append_private(tar, &name, size, std::io::Read::take(file, size))?;
+    }
+    Ok(())
 }
 
 fn master(config: &Config) -> Result<MasterKey> {
@@ -71,7 +122,7 @@ pub async fn backup(config: &Config, out: &Path) -> Result<ExitCode> {
     let svc = crate::service(config).await?;
     let master = master(config)?;
     let header = Header {
-        format: 1,
+        format: FORMAT,
         created_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
@@ -81,35 +132,39 @@ pub async fn backup(config: &Config, out: &Path) -> Result<ExitCode> {
     };
     let partial = TempFile::beside(out, "backup");
     let file = partial.create()?;
-    let mut writer = ArchiveWriter::new(
+    let writer = ArchiveWriter::new(
         std::io::BufWriter::new(file),
         &master,
         &serde_json::to_vec(&header)?,
     )?;
+    let mut tar = tar::Builder::new(writer);
     match &config.database {
         DbTarget::SqliteFile(db) => {
             let snapshot = TempFile::beside(db, "snapshot");
             svc.db().snapshot_sqlite(&snapshot.0).await?;
-            let mut f = std::fs::File::open(&snapshot.0)?;
-            std::io::copy(&mut f, &mut writer).context("writing the backup")?;
+            append_database(&mut tar, &snapshot.0)?;
+            if let Some(files) = svc.db().document_files() {
+                append_packs(&mut tar, files)?;
+            }
         }
         DbTarget::Postgres(url) => {
-            let mut child = Command::new("pg_dump")
-                .args(["--format=custom", "--no-owner", "--dbname"])
+            let dump = TempFile::beside(out, "dump");
+            drop(dump.create()?);
+            let done = Command::new("pg_dump")
+                .args(["--format=custom", "--no-owner", "--file"])
+                .arg(&dump.0)
+                .arg("--dbname")
                 .arg(url)
-                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .spawn()
+                .output()
                 .context("cannot run pg_dump (PostgreSQL's client tools)")?;
-            let mut dump = child.stdout.take().context("pg_dump output")?;
-            std::io::copy(&mut dump, &mut writer).context("writing the backup")?;
-            let done = child.wait_with_output()?;
             if !done.status.success() {
                 bail!("pg_dump failed: {}", String::from_utf8_lossy(&done.stderr).trim());
             }
+            append_database(&mut tar, &dump.0)?;
         }
     }
-    let mut file = writer.finish()?;
+    let mut file = tar.into_inner().context("writing the backup")?.finish()?;
     file.flush()?;
     file.get_ref().sync_all()?;
     drop(file);
@@ -159,6 +214,14 @@ pub async fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
     if let DbTarget::SqliteFile(_) = &config.database {
         crate::config::prepare_data_dir(&config.data_dir)?;
     }
+    if header.format > FORMAT {
+        bail!(
+            "{} was made by a newer Passage ({}, backup format {}); nothing was restored",
+            file.display(),
+            header.passage_version,
+            header.format
+        );
+    }
     let opened = TempFile::beside(&target, "restore");
     {
         let mut out = std::io::BufWriter::new(opened.create()?);
@@ -167,9 +230,24 @@ pub async fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
         out.flush()?;
         out.get_ref().sync_all()?;
     }
+    // Format 1 is the database itself; later ones a tar of it and the document files.
+    let unpacked = TempFile::beside(&target, "unpacked");
+    let (database, documents) = if header.format == 1 {
+        (opened.0.clone(), None)
+    } else {
+        unpacked.create_dir()?;
+        tar::Archive::new(std::fs::File::open(&opened.0)?)
+            .unpack(&unpacked.0)
+            .with_context(|| format!("{}: unpacking", file.display()))?;
+        let documents = unpacked.0.join(DOCUMENTS_ENTRY);
+        (
+            unpacked.0.join(DATABASE_ENTRY),
+            documents.exists().then_some(documents),
+        )
+    };
     match &config.database {
         DbTarget::SqliteFile(db) => {
-            passage_store::Db::check_sqlite_file(&opened.0)
+            passage_store::Db::check_sqlite_file(&database)
                 .await
                 .with_context(|| {
                     format!(
@@ -177,6 +255,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
                         file.display()
                     )
                 })?;
+            let files = passage_store::DocumentFiles::beside(db);
             if db.exists() {
                 let aside = PathBuf::from(format!(
                     "{}.before-restore-{}",
@@ -184,16 +263,25 @@ pub async fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
                     time::OffsetDateTime::now_utc().unix_timestamp()
                 ));
                 std::fs::rename(db, &aside)?;
-                // The write-ahead log belongs to the file it was written for.
+                // The write-ahead log belongs to the file it was written for, and so do
+                // the document files.
                 for suffix in ["-wal", "-shm"] {
                     let side = PathBuf::from(format!("{}{suffix}", db.display()));
                     if side.exists() {
                         std::fs::rename(&side, format!("{}{suffix}", aside.display()))?;
                     }
                 }
+                if files.dir().exists() {
+                    std::fs::rename(files.dir(), passage_store::DocumentFiles::beside(&aside).dir())?;
+                }
                 println!("the previous database file is kept at {}", aside.display());
             }
-            std::fs::rename(&opened.0, db)?;
+            std::fs::rename(&database, db)?;
+            if let Some(documents) = documents {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::rename(documents, files.dir())?;
+                std::fs::set_permissions(files.dir(), std::fs::Permissions::from_mode(0o700))?;
+            }
         }
         DbTarget::Postgres(url) => {
             let done = Command::new("pg_restore")
@@ -206,7 +294,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
                     "--dbname",
                 ])
                 .arg(url)
-                .arg(&opened.0)
+                .arg(&database)
                 .output()
                 .context("cannot run pg_restore (PostgreSQL's client tools)")?;
             if !done.status.success() {

@@ -519,6 +519,13 @@ async fn serve(
         )),
         None => None,
     };
+    // Pack space a stopped process left for records that never committed: given back
+    // before this process appends to those packs.
+    match svc.sweep_document_files().await {
+        Ok(0) => {}
+        Ok(bytes) => tracing::info!(bytes, "gave back document pack space no record names"),
+        Err(e) => tracing::warn!(error = %e, "sweeping the document packs failed"),
+    }
     let app = passage_server::router(
         svc.clone(),
         passage_server::ServerOptions {
@@ -553,6 +560,23 @@ async fn serve(
             tick.tick().await;
             if let Err(e) = pruner.prune().await {
                 tracing::warn!(error = %e, "pruning sessions failed");
+            }
+        }
+    });
+
+    // Each organisation's matching model, learned from its persons at start and twice a day.
+    let learner = svc.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(12 * 3600));
+        loop {
+            tick.tick().await;
+            match learner.learn_match_models(&Ctx::cli()).await {
+                Ok(learned) if !learned.is_empty() => {
+                    let persons: usize = learned.iter().map(|(_, n)| n).sum();
+                    tracing::info!(organisations = learned.len(), persons, "learned matching models");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "learning the matching models failed"),
             }
         }
     });

@@ -589,6 +589,24 @@ async fn a_backup_restores_what_it_held_and_a_damaged_one_changes_nothing() {
         "--name",
         "Tablet 7 (fictional)",
     ])));
+    // A case with a document (SQLite keeps its body in a file beside the database).
+    let (case, document) = {
+        let svc = open_service(&t.target, dir.path()).await;
+        svc.seed_demo_cases(1).await.unwrap();
+        let case = first_case(&svc).await;
+        let document = svc
+            .add_document(
+                &passage_domain::Actor::Operator,
+                &passage_service::Ctx::cli(),
+                case,
+                "letter.txt",
+                b"Fictional letter from Demo Sumo-2291",
+            )
+            .await
+            .unwrap();
+        svc.db().close().await;
+        (case, document)
+    };
     let archive = dir.path().join("passage.backup");
     let out = ok(run(cli().args(["backup", "--out"]).arg(&archive)));
     assert!(
@@ -596,7 +614,13 @@ async fn a_backup_restores_what_it_held_and_a_damaged_one_changes_nothing() {
         "{out}"
     );
     let bytes = std::fs::read(&archive).unwrap();
-    for plain in ["IOM Liberia", "kollie.w", "Demo Kollie", "Tablet 7"] {
+    for plain in [
+        "IOM Liberia",
+        "kollie.w",
+        "Demo Kollie",
+        "Tablet 7",
+        "Demo Sumo-2291",
+    ] {
         assert!(
             !bytes.windows(plain.len()).any(|w| w == plain.as_bytes()),
             "{plain} is sealed"
@@ -656,4 +680,48 @@ async fn a_backup_restores_what_it_held_and_a_damaged_one_changes_nothing() {
     assert!(orgs(&mut cli()).contains("kollie.w"));
     let audit = ok(run(cli().args(["audit", "verify"])));
     assert!(audit.contains("audit chain intact"), "{audit}");
+    // The document came back with the database that names it.
+    let svc = open_service(&t.target, dir.path()).await;
+    let (_, body) = svc
+        .document(
+            &passage_domain::Actor::Operator,
+            &passage_service::Ctx::cli(),
+            case,
+            document,
+        )
+        .await
+        .unwrap();
+    assert_eq!(body, b"Fictional letter from Demo Sumo-2291");
+}
+
+/// The service over the database a test's commands use (a new pool: a restore replaces the
+/// SQLite file under an open one).
+async fn open_service(target: &DbTarget, data_dir: &std::path::Path) -> passage_service::Passage {
+    let db = passage_store::Db::connect(target).await.unwrap();
+    let svc = passage_service::Passage::new(
+        db,
+        std::sync::Arc::new(passage_domain::SystemClock),
+        passage_crypto::PasswordHasher::fast_for_tests().unwrap(),
+        passage_service::Settings::default(),
+        passage_service::MasterKey::read(&data_dir.join("master.key")).unwrap(),
+    )
+    .await
+    .unwrap();
+    svc.install_shipped_forms().await.unwrap();
+    svc
+}
+
+async fn first_case(svc: &passage_service::Passage) -> uuid::Uuid {
+    let mut pooled = svc.db().acquire().await.unwrap();
+    let row: (uuid::Uuid,) = match pooled.conn() {
+        passage_store::Conn::Sqlite(c) => sqlx::query_as("select id from cases order by id limit 1")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap(),
+        passage_store::Conn::Postgres(c) => sqlx::query_as("select id from cases order by id limit 1")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap(),
+    };
+    row.0
 }

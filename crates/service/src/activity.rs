@@ -7,7 +7,7 @@ use crate::error::ServiceError;
 use crate::{Ctx, Passage, authorize};
 use passage_crypto::envelope::DataKey;
 use passage_domain::{Actor, AuditAction, InvalidValue, OrgId, Permission, Scope, Timestamp, UserId};
-use passage_store::activity::{self, Attachment, Document, Referral, SavedFilter, Service};
+use passage_store::activity::{self, Attachment, Document, DocumentBody, Referral, SavedFilter, Service};
 use passage_store::audit;
 
 /// Kinds of service and assistance (coded, so that reports can count them).
@@ -139,6 +139,17 @@ fn referral_record(r: Referral, shared: Vec<SharedAnswer>) -> ReferralRecord {
         completed_at: r.completed_at,
         identity_withheld: false,
     }
+}
+
+/// Where the packed ones of these bodies are.
+pub(crate) fn packed(bodies: &[DocumentBody]) -> Vec<passage_store::BodyAt> {
+    bodies
+        .iter()
+        .filter_map(|b| match b {
+            DocumentBody::Packed(at) => Some(*at),
+            DocumentBody::Inline(_) => None,
+        })
+        .collect()
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -353,8 +364,7 @@ impl Passage {
             at: self.now(),
         };
         let body = key.seal(case.as_bytes(), &format!("document:{id}"), bytes)?;
-        let mut tx = self.begin().await?;
-        activity::add_document(&mut tx.conn(), &doc, &body).await?;
+        let body = self.keep_bodies(vec![body]).await?.remove(0);
         let event = self
             .event(ctx, AuditAction::DocumentAdded, actor.user_id())
             .org(Some(stored.owner_org))
@@ -362,9 +372,92 @@ impl Passage {
             .detail("document", id)
             .detail("content_type", content_type)
             .detail("size", bytes.len());
-        audit::append(&mut tx.conn(), &event).await?;
-        tx.commit().await?;
-        Ok(id)
+        let saved = async {
+            let mut tx = self.begin().await?;
+            activity::add_document(&mut tx.conn(), &doc, &body).await?;
+            audit::append(&mut tx.conn(), &event).await?;
+            tx.commit().await?;
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        if saved.is_err() {
+            self.release_bodies(packed(std::slice::from_ref(&body))).await;
+        }
+        saved.map(|()| id)
+    }
+
+    /// Keep sealed document bodies where the database wants them: appended to its document
+    /// packs (on a blocking thread, before the rows naming them commit), or handed back to be
+    /// stored in the rows.
+    pub(crate) async fn keep_bodies(&self, bodies: Vec<Vec<u8>>) -> Result<Vec<DocumentBody>, ServiceError> {
+        let Some(files) = self.db.document_files().cloned() else {
+            return Ok(bodies.into_iter().map(DocumentBody::Inline).collect());
+        };
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        tokio::task::spawn_blocking(move || {
+            let mut kept = Vec::with_capacity(bodies.len());
+            for body in &bodies {
+                match files.append(body) {
+                    Ok(at) => kept.push(at),
+                    Err(e) => {
+                        let _ = files.release(&kept);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(kept.into_iter().map(DocumentBody::Packed).collect())
+        })
+        .await
+        .map_err(internal)?
+        .map_err(Into::into)
+    }
+
+    /// Give back the pack space of bodies whose rows did not commit or were shredded. A
+    /// failure is only logged: the sweep at the next start gives it back.
+    pub(crate) async fn release_bodies(&self, ranges: Vec<passage_store::BodyAt>) {
+        let Some(files) = self.db.document_files().cloned() else {
+            return;
+        };
+        if ranges.is_empty() {
+            return;
+        }
+        let released = tokio::task::spawn_blocking(move || files.release(&ranges)).await;
+        if let Ok(Err(e)) | Err(e) = released.map_err(|e| passage_store::StoreError::File(e.to_string())) {
+            tracing::warn!(error = %e, "document pack space left for the next start's sweep");
+        }
+    }
+
+    /// A stored document's sealed body, read from its pack if it is not in its row.
+    pub(crate) async fn sealed_body(&self, body: DocumentBody) -> Result<Vec<u8>, ServiceError> {
+        match (body, self.db.document_files().cloned()) {
+            (DocumentBody::Inline(body), _) => Ok(body),
+            (DocumentBody::Packed(at), Some(files)) => tokio::task::spawn_blocking(move || files.read(at))
+                .await
+                .map_err(internal)?
+                .map_err(Into::into),
+            (DocumentBody::Packed(_), None) => Err(ServiceError::Internal(
+                "a document body is in a pack, but this database keeps none".into(),
+            )),
+        }
+    }
+
+    /// Give back the pack space no committed row names (bodies of registrations refused or
+    /// cut short by a crash). Run at start; packs another process writes to are left alone.
+    /// Returns the bytes given back.
+    pub async fn sweep_document_files(&self) -> Result<u64, ServiceError> {
+        let Some(files) = self.db.document_files().cloned() else {
+            return Ok(0);
+        };
+        let kept = {
+            let mut pooled = self.db.acquire().await?;
+            activity::packed_bodies(&mut pooled.conn()).await?
+        };
+        tokio::task::spawn_blocking(move || files.sweep(&kept))
+            .await
+            .map_err(internal)?
+            .map_err(Into::into)
     }
 
     pub async fn documents(
@@ -415,6 +508,7 @@ impl Passage {
                 .filter(|(d, _)| d.case_id == case)
                 .ok_or(ServiceError::NotFound)?
         };
+        let body = self.sealed_body(body).await?;
         let key = self.case_key(&stored)?;
         let name = key.open(case.as_bytes(), &format!("document-name:{id}"), &doc.name)?;
         let bytes = key.open(case.as_bytes(), &format!("document:{id}"), &body)?;

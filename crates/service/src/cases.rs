@@ -446,144 +446,158 @@ impl Passage {
         let stage = self.first_stage(programme)?;
         let search = self.search_key();
         let year = now.to_datetime().year();
-        // Keys, sealing and keyed hashes first; the transaction then only writes.
-        let mut prepared = Vec::with_capacity(checked.len());
-        for (record, new) in checked.into_iter().zip(records) {
-            let person = match (new.person, crate::persons::identity_of(&record)) {
-                (Some(p), _) => PersonLink::Existing(p),
-                (None, Some(identity)) => PersonLink::New(Box::new(self.new_person(org, &identity)?)),
-                (None, None) => PersonLink::None,
-            };
-            let id = uuid::Uuid::now_v7();
-            let key = DataKey::generate()?;
-            let sealed = seal_parts(&form, &record, id, &key)?;
-            let stored = StoredCase {
-                id,
-                number: String::new(),
-                programme: programme.to_owned(),
-                owner_org: org,
-                form_version,
-                stage: stage.clone(),
-                wrapped_key: Some(key.wrap(&self.master, id.as_bytes())?),
-                reporting: sealed.reporting,
-                identifying: sealed.identifying,
-                sensitive: sealed.sensitive,
-                created_by: actor.user_id(),
-                created_at: now,
-                updated_at: now,
-                revision: 1,
-                person_id: None,
-                assigned_to: None,
-                due_on: None,
-                county: county_of(&record),
-                closed: false,
-            };
-            let index = index_entries(&form, &record, search);
-            // Border crossings are screened against the organisation's watchlists as they are
-            // recorded; the hits are saved with the crossing.
-            let hits = match (
-                programme == crate::screening::CROSSINGS,
-                crate::persons::identity_of(&record),
-            ) {
-                (true, Some(identity)) => self.screen_traveller(org, &identity),
-                _ => Vec::new(),
-            };
-            let mut event = self
-                .event(ctx, AuditAction::CaseRegistered, actor.user_id())
-                .org(Some(org))
-                .target("case", id)
-                .detail("programme", programme)
-                .detail("form_version", form_version);
-            if programme == crate::screening::CROSSINGS {
-                event = event.detail("screening_hits", hits.len());
-            }
-            // Files that came with the record (an ODK submission's photos) become its documents.
-            let mut documents = Vec::with_capacity(extra.files.len());
-            for (name, bytes) in &extra.files {
-                let doc_id = uuid::Uuid::now_v7();
-                let doc = passage_store::activity::Document {
-                    id: doc_id,
-                    case_id: id,
-                    name: key.seal(id.as_bytes(), &format!("document-name:{doc_id}"), name.as_bytes())?,
-                    content_type: crate::activity::document_type(name, bytes)?.to_owned(),
-                    size: bytes.len() as i64,
-                    uploaded_by: actor.user_id(),
-                    at: now,
+        // Pack space written for a registration that then fails is given back.
+        let mut in_files = Vec::new();
+        let registered = async {
+            // Keys, sealing and keyed hashes first; the transaction then only writes.
+            let mut prepared = Vec::with_capacity(checked.len());
+            for (record, new) in checked.into_iter().zip(records) {
+                let person = match (new.person, crate::persons::identity_of(&record)) {
+                    (Some(p), _) => PersonLink::Existing(p),
+                    (None, Some(identity)) => PersonLink::New(Box::new(self.new_person(org, &identity)?)),
+                    (None, None) => PersonLink::None,
                 };
-                let body = key.seal(id.as_bytes(), &format!("document:{doc_id}"), bytes)?;
-                documents.push((doc, body));
+                let id = uuid::Uuid::now_v7();
+                let key = DataKey::generate()?;
+                let sealed = seal_parts(&form, &record, id, &key)?;
+                let stored = StoredCase {
+                    id,
+                    number: String::new(),
+                    programme: programme.to_owned(),
+                    owner_org: org,
+                    form_version,
+                    stage: stage.clone(),
+                    wrapped_key: Some(key.wrap(&self.master, id.as_bytes())?),
+                    reporting: sealed.reporting,
+                    identifying: sealed.identifying,
+                    sensitive: sealed.sensitive,
+                    created_by: actor.user_id(),
+                    created_at: now,
+                    updated_at: now,
+                    revision: 1,
+                    person_id: None,
+                    assigned_to: None,
+                    due_on: None,
+                    county: county_of(&record),
+                    closed: false,
+                };
+                let index = index_entries(&form, &record, search);
+                // Border crossings are screened against the organisation's watchlists as they are
+                // recorded; the hits are saved with the crossing.
+                let hits = match (
+                    programme == crate::screening::CROSSINGS,
+                    crate::persons::identity_of(&record),
+                ) {
+                    (true, Some(identity)) => self.screen_traveller(org, &identity),
+                    _ => Vec::new(),
+                };
+                let mut event = self
+                    .event(ctx, AuditAction::CaseRegistered, actor.user_id())
+                    .org(Some(org))
+                    .target("case", id)
+                    .detail("programme", programme)
+                    .detail("form_version", form_version);
+                if programme == crate::screening::CROSSINGS {
+                    event = event.detail("screening_hits", hits.len());
+                }
+                // Files that came with the record (an ODK submission's photos) become its documents.
+                let mut documents = Vec::with_capacity(extra.files.len());
+                let mut bodies = Vec::with_capacity(extra.files.len());
+                for (name, bytes) in &extra.files {
+                    let doc_id = uuid::Uuid::now_v7();
+                    let doc = passage_store::activity::Document {
+                        id: doc_id,
+                        case_id: id,
+                        name: key.seal(id.as_bytes(), &format!("document-name:{doc_id}"), name.as_bytes())?,
+                        content_type: crate::activity::document_type(name, bytes)?.to_owned(),
+                        size: bytes.len() as i64,
+                        uploaded_by: actor.user_id(),
+                        at: now,
+                    };
+                    bodies.push(key.seal(id.as_bytes(), &format!("document:{doc_id}"), bytes)?);
+                    documents.push(doc);
+                }
+                // Written before the transaction (packs need not wait for the writer).
+                let bodies = self.keep_bodies(bodies).await?;
+                in_files.extend(crate::activity::packed(&bodies));
+                let documents: Vec<_> = documents.into_iter().zip(bodies).collect();
+                prepared.push((stored, person, index, event, record, hits, documents));
             }
-            prepared.push((stored, person, index, event, record, hits, documents));
-        }
-        // Many small records (ODK submissions) arrive at once: their writes share commits.
-        let svc = self.clone();
-        let programme = programme.to_owned();
-        let Extra {
-            submission,
-            summary,
-            new_submission,
-            ..
-        } = extra;
-        self.write_grouped(move |conn| {
-            Box::pin(async move {
-                let mut out = Vec::with_capacity(prepared.len());
-                let mut events = Vec::with_capacity(prepared.len() + 1);
-                for (stored, person, index, event, record, hits, documents) in prepared {
-                    let person_id = match person {
-                        PersonLink::Existing(p) => Some(svc.person_of_org(conn, p, org).await?.id),
-                        PersonLink::New(new) => {
-                            svc.insert_person(conn, &new).await?;
-                            Some(new.person.id)
-                        }
-                        PersonLink::None => None,
-                    };
-                    let n = cases::next_number(conn, &programme, year).await?;
-                    let stored = StoredCase {
-                        number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
-                        person_id,
-                        ..stored
-                    };
-                    cases::insert(conn, &stored).await?;
-                    cases::insert_index(conn, stored.id, &index).await?;
-                    svc.store_hits(conn, stored.id, hits, now).await?;
-                    for (doc, body) in &documents {
-                        passage_store::activity::add_document(conn, doc, body).await?;
-                    }
-                    events.push(event);
-                    if let Some(submission) = &submission {
-                        let done = passage_store::collection::Submission {
-                            state: passage_store::collection::State::Processed,
-                            // Kept: a note such as "1 attached file(s) never arrived".
-                            problem: submission.problem.clone(),
-                            case_id: Some(stored.id),
-                            case_revision: Some(stored.revision),
-                            updated_at: now,
-                            ..submission.clone()
+            // Many small records (ODK submissions) arrive at once: their writes share commits.
+            let svc = self.clone();
+            let programme = programme.to_owned();
+            let Extra {
+                submission,
+                summary,
+                new_submission,
+                ..
+            } = extra;
+            self.write_grouped(move |conn| {
+                Box::pin(async move {
+                    let mut out = Vec::with_capacity(prepared.len());
+                    let mut events = Vec::with_capacity(prepared.len() + 1);
+                    for (stored, person, index, event, record, hits, documents) in prepared {
+                        let person_id = match person {
+                            PersonLink::Existing(p) => Some(svc.person_of_org(conn, p, org).await?.id),
+                            PersonLink::New(new) => {
+                                svc.insert_person(conn, &new).await?;
+                                Some(new.person.id)
+                            }
+                            PersonLink::None => None,
                         };
-                        if new_submission {
-                            // Received and registered at once: one transaction, nothing to finish later.
-                            passage_store::collection::insert_submission(conn, &done).await?;
-                        } else {
-                            let changed = passage_store::collection::set_outcome(
-                                conn,
-                                &done,
-                                passage_store::collection::State::Received,
-                            )
-                            .await?;
-                            // Another process finished it first: keep its record, not a second one.
-                            if changed == 0 {
-                                return Err(ServiceError::Conflict("a record for this submission"));
+                        let n = cases::next_number(conn, &programme, year).await?;
+                        let stored = StoredCase {
+                            number: format!("{}-{year}-{n:06}", programme.to_uppercase()),
+                            person_id,
+                            ..stored
+                        };
+                        cases::insert(conn, &stored).await?;
+                        cases::insert_index(conn, stored.id, &index).await?;
+                        svc.store_hits(conn, stored.id, hits, now).await?;
+                        for (doc, body) in &documents {
+                            passage_store::activity::add_document(conn, doc, body).await?;
+                        }
+                        events.push(event);
+                        if let Some(submission) = &submission {
+                            let done = passage_store::collection::Submission {
+                                state: passage_store::collection::State::Processed,
+                                // Kept: a note such as "1 attached file(s) never arrived".
+                                problem: submission.problem.clone(),
+                                case_id: Some(stored.id),
+                                case_revision: Some(stored.revision),
+                                updated_at: now,
+                                ..submission.clone()
+                            };
+                            if new_submission {
+                                // Received and registered at once: one transaction, nothing to finish later.
+                                passage_store::collection::insert_submission(conn, &done).await?;
+                            } else {
+                                let changed = passage_store::collection::set_outcome(
+                                    conn,
+                                    &done,
+                                    passage_store::collection::State::Received,
+                                )
+                                .await?;
+                                // Another process finished it first: keep its record, not a second one.
+                                if changed == 0 {
+                                    return Err(ServiceError::Conflict("a record for this submission"));
+                                }
                             }
                         }
+                        out.push(record_of(stored, record));
                     }
-                    out.push(record_of(stored, record));
-                }
-                events.extend(summary);
-                audit::append_all(conn, &events).await?;
-                Ok(out)
+                    events.extend(summary);
+                    audit::append_all(conn, &events).await?;
+                    Ok(out)
+                })
             })
-        })
-        .await
+            .await
+        }
+        .await;
+        if registered.is_err() {
+            self.release_bodies(in_files).await;
+        }
+        registered
     }
 
     /// A stored case and the permissions it needs, or "not found" for those who may not see it.

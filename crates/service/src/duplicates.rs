@@ -83,13 +83,13 @@ impl Passage {
             let (record, _) = passage_match::Prepared::new(&match_record(&identity));
             prepared.insert(p.id, (display_name(&identity), record));
         }
-        let model = passage_match::Model::standard();
+        let model = self.match_model(org);
         let mut out = Vec::new();
         for (a, b) in pairs {
             let (Some((a_name, a_rec)), Some((b_name, b_rec))) = (prepared.get(&a), prepared.get(&b)) else {
                 continue;
             };
-            let score = model.score(a_rec, b_rec);
+            let score = model.model.score(a_rec, b_rec);
             if score.probability >= 0.5 {
                 out.push(DuplicatePair {
                     first: a,

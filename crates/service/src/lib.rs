@@ -15,6 +15,7 @@ mod frameworks;
 mod indicator_facts;
 mod indicators;
 mod keys;
+mod match_model;
 mod need_to_know;
 mod organisations;
 mod persons;
@@ -54,6 +55,7 @@ pub use indicators::{
     Catalogue, Dashboard, ExportFormat, IndicatorFigures, IndicatorFilter, ManualEntry, RecordRef,
 };
 pub use keys::Rotation;
+pub use match_model::{MIN_PERSONS as MATCH_MODEL_MIN_PERSONS, MatchModel};
 pub use need_to_know::BreakGlass;
 pub use organisations::{HomeSummary, NewUser};
 pub use passage_crypto::envelope::MasterKey;
@@ -162,6 +164,8 @@ pub struct Passage {
     xforms: Arc<collection::XFormCache>,
     /// Collection keys their holders unlocked (memory only).
     unlocked: Arc<collection::UnlockedKeys>,
+    /// Each organisation's matching model learned from its persons (memory only).
+    match_models: Arc<match_model::MatchModels>,
 }
 
 /// The future of a grouped write's body (see [`Passage::write_grouped`]).
@@ -241,6 +245,7 @@ impl Passage {
             indicators: Arc::default(),
             xforms: Arc::default(),
             unlocked: Arc::default(),
+            match_models: Arc::default(),
         })
     }
 

@@ -358,13 +358,13 @@ impl Passage {
             let ids = persons::matching(&mut pooled.conn(), org, &keys, MATCH_CANDIDATES).await?;
             persons::get_many(&mut pooled.conn(), &ids).await?
         };
-        let model = passage_match::Model::standard();
+        let model = self.match_model(org);
         let (wanted, _) = passage_match::Prepared::new(&match_record(identity));
         let mut found = Vec::new();
         for p in stored {
             let existing = self.open_identity(&p)?;
             let (candidate, _) = passage_match::Prepared::new(&match_record(&existing));
-            let score = model.score(&wanted, &candidate);
+            let score = model.model.score(&wanted, &candidate);
             if score.probability >= 0.5 {
                 found.push(SimilarPerson {
                     id: p.id,

@@ -95,9 +95,17 @@ impl Passage {
                 if expired.is_empty() {
                     break;
                 }
+                let mut document_files = Vec::new();
                 for (case, person) in &expired {
                     if self
-                        .shred_case(ctx, &mut tx, (*case, *person), &schedule, years)
+                        .shred_case(
+                            ctx,
+                            &mut tx,
+                            (*case, *person),
+                            &schedule,
+                            years,
+                            &mut document_files,
+                        )
                         .await?
                     {
                         report.persons += 1;
@@ -105,6 +113,8 @@ impl Passage {
                 }
                 done += expired.len() as u64;
                 tx.commit().await?;
+                // Sealed under keys now destroyed; removed as well, once the rows are gone.
+                self.release_bodies(document_files).await;
             }
             if done > 0 {
                 report.cases.push((schedule.programme.clone(), done));
@@ -121,9 +131,10 @@ impl Passage {
         (case, person): (uuid::Uuid, Option<uuid::Uuid>),
         schedule: &Schedule,
         years: i64,
+        document_files: &mut Vec<passage_store::BodyAt>,
     ) -> Result<bool, ServiceError> {
         let now = self.now();
-        retention::shred_case(&mut tx.conn(), case, now).await?;
+        document_files.extend(retention::shred_case(&mut tx.conn(), case, now).await?);
         // What was shared or received keeps its row (indicators count referrals), sealed anew
         // around nothing under a key that never sealed the data.
         let (referrals, submissions) = retention::sealed_children(&mut tx.conn(), case).await?;

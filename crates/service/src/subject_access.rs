@@ -120,11 +120,13 @@ impl Passage {
                 }
                 for d in documents {
                     let name = key.open(c.id.as_bytes(), &format!("document-name:{}", d.id), &d.name)?;
-                    let body = activity::document_body(&mut pooled.conn(), d.id)
-                        .await?
-                        .map(|(_, b)| key.open(c.id.as_bytes(), &format!("document:{}", d.id), &b))
-                        .transpose()?
-                        .unwrap_or_default();
+                    let body = match activity::document_body(&mut pooled.conn(), d.id).await? {
+                        Some((_, sealed)) => {
+                            let sealed = self.sealed_body(sealed).await?;
+                            key.open(c.id.as_bytes(), &format!("document:{}", d.id), &sealed)?
+                        }
+                        None => Vec::new(),
+                    };
                     opened_docs.push(json!({
                         "name": String::from_utf8_lossy(&name), "content_type": d.content_type, "size": d.size,
                         "at": d.at.to_string(), "content_base64": data_encoding::BASE64.encode(&body),

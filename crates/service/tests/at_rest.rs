@@ -1,6 +1,6 @@
 //! Personal data at rest: after the demo's generated records (with a document) are stored, the
-//! raw database — the SQLite file with its write-ahead log, or a `pg_dump` of PostgreSQL —
-//! holds none of their names, document numbers, phone numbers, narratives or the document's
+//! raw database — the SQLite file with its write-ahead log and document files, or a `pg_dump`
+//! of PostgreSQL — holds none of their names, document numbers, phone numbers, narratives or the document's
 //! text. Runs on PostgreSQL too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers may fail loudly
@@ -21,6 +21,14 @@ fn raw_database(target: &DbTarget) -> Vec<u8> {
             let wal = format!("{}-wal", path.display());
             if let Ok(more) = std::fs::read(wal) {
                 bytes.extend(more);
+            }
+            let packs = passage_store::DocumentFiles::beside(path).packs().unwrap();
+            assert!(
+                !packs.is_empty(),
+                "SQLite keeps document bodies in packs beside it"
+            );
+            for (_, pack) in packs {
+                bytes.extend(std::fs::read(pack).unwrap());
             }
             bytes
         }
@@ -116,4 +124,50 @@ async fn no_identifying_or_sensitive_value_is_stored_in_plain_text() {
         "{} values stored in plain text",
         exposed.len()
     );
+}
+
+#[tokio::test]
+async fn pack_space_no_record_names_is_given_back_and_what_records_name_stays() {
+    let w = World::shipped().await;
+    w.svc.seed_demo_cases(1).await.unwrap();
+    let DbTarget::SqliteFile(path) = &w.t.target else {
+        // PostgreSQL keeps bodies in its rows: there is nothing beside it to sweep.
+        assert_eq!(w.svc.sweep_document_files().await.unwrap(), 0);
+        return;
+    };
+    let case: (uuid::Uuid,) = {
+        let mut pooled = w.t.db.acquire().await.unwrap();
+        let passage_store::Conn::Sqlite(c) = pooled.conn() else {
+            unreachable!("a SQLite target")
+        };
+        sqlx::query_as("select id from cases limit 1")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
+    };
+    let named = w
+        .svc
+        .add_document(
+            &Actor::Operator,
+            &Ctx::cli(),
+            case.0,
+            "scan.txt",
+            b"Fictional scan",
+        )
+        .await
+        .unwrap();
+    // Another process appended a body and stopped before its row committed.
+    let orphan = {
+        let other = passage_store::DocumentFiles::beside(path);
+        other.append(b"sealed, never committed").unwrap()
+    };
+    assert_eq!(w.svc.sweep_document_files().await.unwrap(), orphan.len as u64);
+    let other = passage_store::DocumentFiles::beside(path);
+    assert_eq!(other.read(orphan).unwrap(), vec![0; orphan.len as usize]);
+    let (_, body) = w
+        .svc
+        .document(&Actor::Operator, &Ctx::cli(), case.0, named)
+        .await
+        .unwrap();
+    assert_eq!(body, b"Fictional scan");
 }

@@ -362,3 +362,167 @@ async fn persons_indexed_before_duplicate_finding_are_found_again_after_a_reinde
     assert_eq!(again_done, done);
     assert_eq!(similar().await, vec![person]);
 }
+
+/// `n` fictional AVRR returnees with generated names (dates of birth and the rest filled in
+/// by the form's generator); every tenth registered a second time with two
+/// letters of the family name exchanged (the duplicates EM learns from).
+fn registry(form: &passage_xlsform::Form, today: time::Date, n: usize) -> Vec<NewCase> {
+    const GIVEN: [&str; 24] = [
+        "Musu", "Fatu", "Kebeh", "Mamie", "Satta", "Hawa", "Comfort", "Esther", "Yatta", "Massa", "Korto",
+        "Nyemah", "Sia", "Jartu", "Finda", "Oretha", "Kou", "Yei", "Bendu", "Wokie", "Garmai", "Lorpu",
+        "Tenneh", "Zoe",
+    ];
+    const FAMILY: [&str; 30] = [
+        "Kollie",
+        "Flomo",
+        "Kpoto",
+        "Zinnah",
+        "Gbassie",
+        "Sumo",
+        "Kamara",
+        "Dolo",
+        "Tokpa",
+        "Wesseh",
+        "Karmo",
+        "Boakai",
+        "Togba",
+        "Kiazolu",
+        "Gaye",
+        "Mulbah",
+        "Toe",
+        "Yekeh",
+        "Saah",
+        "Kpadeh",
+        "Zubah",
+        "Nyumah",
+        "Gonkarnue",
+        "Barclay",
+        "Johnson",
+        "Dennis",
+        "Wolo",
+        "Sackie",
+        "Fahnbulleh",
+        "Gbowee",
+    ];
+    let mut seed = passage_xlsform::fill::Seed::new(11);
+    let mut out = Vec::with_capacity(n + n / 10);
+    for i in 0..n {
+        let family = format!("Demo {}", FAMILY[(i * 7 + i / 30) % FAMILY.len()]);
+        let given = format!("Demo {}", GIVEN[(i * 13 + i / 24) % GIVEN.len()]);
+        let base = passage_xlsform::fill::fill(form, &mut seed, today).unwrap();
+        let person = |family: &str| NewCase {
+            answers: base.clone().with("first_name", &given).with("last_name", family),
+            person: None,
+        };
+        out.push(person(&family));
+        if i % 10 == 0 {
+            let mut typo: Vec<char> = family.chars().collect();
+            typo.swap(6, 7);
+            out.push(person(&typo.into_iter().collect::<String>()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_organisation_with_enough_persons_gets_a_model_learned_from_them() {
+    let w = World::new().await;
+    let caseworker = w.sign_in("caseworker").await;
+    // Few persons: nothing to learn from; the standard model scores.
+    register_sample(&w, &caseworker.actor).await;
+    assert!(w.svc.learn_match_models(&web()).await.unwrap().is_empty());
+    assert_eq!(w.svc.match_model(w.iom).learned_from, None);
+
+    let (_, form) = w.svc.current_form("avrr").await.unwrap();
+    let records = registry(&form, w.svc.today(), 600);
+    for chunk in records.chunks(100) {
+        w.svc
+            .register_cases(&caseworker.actor, &web(), "avrr", w.iom, chunk)
+            .await
+            .unwrap();
+    }
+    // A re-registration keeps the given and middle names; a pair that differs there is two
+    // people who share a family name and more.
+    let same_person = |d: &passage_service::DuplicatePair| {
+        let start = |n: &str| n.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
+        start(&d.first_name) == start(&d.second_name)
+    };
+    let pairs = |list: &[passage_service::DuplicatePair]| {
+        let mut p: Vec<_> = list
+            .iter()
+            .filter(|d| same_person(d))
+            .map(|d| (d.first, d.second))
+            .collect();
+        p.sort();
+        p
+    };
+    let before = w
+        .svc
+        .duplicate_pairs(&caseworker.actor, &web(), w.iom)
+        .await
+        .unwrap();
+    assert!(
+        before.iter().any(|d| !same_person(d)),
+        "the standard model also lists people who only look alike"
+    );
+    let learned = w.svc.learn_match_models(&web()).await.unwrap();
+    let persons = learned
+        .iter()
+        .find(|(org, _)| *org == w.iom)
+        .map(|(_, n)| *n)
+        .expect("learned for the organisation");
+    assert!(persons > 600, "{persons}");
+    let model = w.svc.match_model(w.iom);
+    assert_eq!(model.learned_from, Some(persons));
+    assert_ne!(
+        model.model.m,
+        passage_match::Model::standard().m,
+        "m comes from the organisation's records"
+    );
+
+    // The learned model still finds a re-registration, with its reasons.
+    let again = records[0].answers.clone();
+    let similar = w
+        .svc
+        .similar_persons_for_answers(&caseworker.actor, &web(), w.iom, &again)
+        .await
+        .unwrap();
+    assert!(
+        !similar.is_empty() && similar[0].probability >= 0.5,
+        "{similar:?}"
+    );
+    assert!(similar[0].explanation.contains("given_name"), "{similar:?}");
+    let duplicates = w
+        .svc
+        .duplicate_pairs(&caseworker.actor, &web(), w.iom)
+        .await
+        .unwrap();
+    assert!(
+        duplicates.iter().all(same_person),
+        "the learned model lists re-registrations only"
+    );
+    assert_eq!(
+        pairs(&duplicates),
+        pairs(&before),
+        "and all of them that the standard one found"
+    );
+    assert!(duplicates.len() >= 20, "{}", duplicates.len());
+
+    // Learning is on the audit trail, with the count only.
+    let auditor = w.sign_in("auditor").await;
+    let events = w
+        .svc
+        .audit_events(
+            &auditor.actor,
+            &web(),
+            &passage_service::AuditQuery {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .events;
+    let event = events.iter().find(|e| e.action == "person.match_model").unwrap();
+    assert!(event.details.contains(&persons.to_string()), "{}", event.details);
+}

@@ -34,7 +34,8 @@ async fn closed_cases_past_their_schedule_lose_their_identity_but_keep_their_fig
         .register_case(&caseworker.actor, &web(), "ct", w.iom, &answers())
         .await
         .unwrap();
-    w.svc
+    let document = w
+        .svc
         .add_document(
             &caseworker.actor,
             &web(),
@@ -44,6 +45,20 @@ async fn closed_cases_past_their_schedule_lose_their_identity_but_keep_their_fig
         )
         .await
         .unwrap();
+    // SQLite keeps document bodies in packs beside the database; PostgreSQL in its rows.
+    let packed = || async {
+        let mut pooled = w.t.db.acquire().await.unwrap();
+        let (_, body) = passage_store::activity::document_body(&mut pooled.conn(), document)
+            .await
+            .unwrap()
+            .unwrap();
+        match body {
+            passage_store::activity::DocumentBody::Packed(at) => Some(at),
+            passage_store::activity::DocumentBody::Inline(_) => None,
+        }
+    };
+    let at = packed().await;
+    assert_eq!(at.is_some(), w.t.db.document_files().is_some());
     w.svc
         .add_note(&caseworker.actor, &web(), closed.id, "Fictional note")
         .await
@@ -147,6 +162,13 @@ async fn closed_cases_past_their_schedule_lose_their_identity_but_keep_their_fig
             .unwrap()
             .is_empty()
     );
+    if let (Some(files), Some(at)) = (w.t.db.document_files(), at) {
+        assert_eq!(
+            files.read(at).unwrap(),
+            vec![0; at.len as usize],
+            "its pack space is given back"
+        );
+    }
     assert!(
         w.svc
             .notes(&caseworker.actor, closed.id)

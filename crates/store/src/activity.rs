@@ -108,19 +108,33 @@ pub struct Document {
     pub at: Timestamp,
 }
 
-pub async fn add_document(conn: &mut Conn<'_>, d: &Document, body: &[u8]) -> Result<(), StoreError> {
+/// A document's sealed body as stored: in its row, or in the database's document packs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentBody {
+    Inline(Vec<u8>),
+    Packed(crate::BodyAt),
+}
+
+pub async fn add_document(conn: &mut Conn<'_>, d: &Document, body: &DocumentBody) -> Result<(), StoreError> {
+    let (inline, at) = match body {
+        DocumentBody::Inline(b) => (b.as_slice(), None),
+        DocumentBody::Packed(at) => (&[][..], Some(at)),
+    };
     exec!(
         conn,
         sqlx::query(
-            "insert into case_documents (id, case_id, name, content_type, size, body, uploaded_by, at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "insert into case_documents (id, case_id, name, content_type, size, body, body_pack, body_offset, \
+             body_len, uploaded_by, at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
         .bind(d.id)
         .bind(d.case_id)
         .bind(&d.name)
         .bind(&d.content_type)
         .bind(d.size)
-        .bind(body)
+        .bind(inline)
+        .bind(at.map(|a| a.pack))
+        .bind(at.map(|a| a.offset))
+        .bind(at.map(|a| a.len))
         .bind(d.uploaded_by.map(|a| a.as_uuid()))
         .bind(d.at.micros())
     )?;
@@ -128,7 +142,19 @@ pub async fn add_document(conn: &mut Conn<'_>, d: &Document, body: &[u8]) -> Res
 }
 
 type DocumentRow = (Uuid, Uuid, Vec<u8>, String, i64, Option<Uuid>, i64);
-type DocumentWithBody = (Uuid, Uuid, Vec<u8>, String, i64, Option<Uuid>, i64, Vec<u8>);
+type DocumentWithBody = (
+    Uuid,
+    Uuid,
+    Vec<u8>,
+    String,
+    i64,
+    Option<Uuid>,
+    i64,
+    Vec<u8>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
 fn document(r: DocumentRow) -> Document {
     Document {
@@ -157,16 +183,62 @@ pub async fn documents(conn: &mut Conn<'_>, case: Uuid) -> Result<Vec<Document>,
 }
 
 /// One document with its sealed body.
-pub async fn document_body(conn: &mut Conn<'_>, id: Uuid) -> Result<Option<(Document, Vec<u8>)>, StoreError> {
+pub async fn document_body(
+    conn: &mut Conn<'_>,
+    id: Uuid,
+) -> Result<Option<(Document, DocumentBody)>, StoreError> {
     let row: Option<DocumentWithBody> = on_conn!(
         conn,
         sqlx::query_as::<_, DocumentWithBody>(
-            "select id, case_id, name, content_type, size, uploaded_by, at, body from case_documents where id = $1"
+            "select id, case_id, name, content_type, size, uploaded_by, at, body, body_pack, body_offset, body_len \
+             from case_documents where id = $1"
         )
         .bind(id),
         fetch_optional
     )?;
-    Ok(row.map(|r| (document((r.0, r.1, r.2, r.3, r.4, r.5, r.6)), r.7)))
+    Ok(row.map(|r| {
+        let body = match (r.8, r.9, r.10) {
+            (Some(pack), Some(offset), Some(len)) => {
+                DocumentBody::Packed(crate::BodyAt { pack, offset, len })
+            }
+            _ => DocumentBody::Inline(r.7),
+        };
+        (document((r.0, r.1, r.2, r.3, r.4, r.5, r.6)), body)
+    }))
+}
+
+type PackedRow = (i64, i64, i64);
+
+fn packed((pack, offset, len): PackedRow) -> crate::BodyAt {
+    crate::BodyAt { pack, offset, len }
+}
+
+/// Where every packed body is (to tell kept ranges from dead ones, and to back them up).
+pub async fn packed_bodies(conn: &mut Conn<'_>) -> Result<Vec<crate::BodyAt>, StoreError> {
+    let rows: Vec<PackedRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, PackedRow>(
+            "select body_pack, body_offset, body_len from case_documents where body_pack is not null"
+        ),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(packed).collect())
+}
+
+/// Where a case's packed bodies are.
+pub(crate) async fn packed_bodies_of(
+    conn: &mut Conn<'_>,
+    case: Uuid,
+) -> Result<Vec<crate::BodyAt>, StoreError> {
+    let rows: Vec<PackedRow> = on_conn!(
+        conn,
+        sqlx::query_as::<_, PackedRow>(
+            "select body_pack, body_offset, body_len from case_documents where case_id = $1 and body_pack is not null"
+        )
+        .bind(case),
+        fetch_all
+    )?;
+    Ok(rows.into_iter().map(packed).collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,5 @@
 use crate::StoreError;
+use crate::document_files::DocumentFiles;
 use crate::group::{Group, Write};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -73,8 +74,8 @@ pub enum Db {
     /// SQLite allows one writer at a time; writers of this process queue on the lock instead
     /// of polling SQLite's busy handler, which sleeps in growing steps and makes tail
     /// latency under concurrent writes. Grouped writes share transactions on the writer
-    /// thread of [`Group`].
-    Sqlite(SqlitePool, Arc<Writer>, Arc<Group>),
+    /// thread of [`Group`]. Document bodies live in files beside the database.
+    Sqlite(SqlitePool, Arc<Writer>, Arc<Group>, Arc<DocumentFiles>),
     Postgres(PgPool),
 }
 
@@ -230,7 +231,12 @@ impl Db {
                     .connect_with(options)
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(Self::Sqlite(pool, Arc::default(), Arc::default()))
+                Ok(Self::Sqlite(
+                    pool,
+                    Arc::default(),
+                    Arc::default(),
+                    Arc::new(DocumentFiles::beside(path)),
+                ))
             }
             DbTarget::Postgres(url) => {
                 let options =
@@ -243,6 +249,14 @@ impl Db {
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(Self::Postgres(pool))
             }
+        }
+    }
+
+    /// Where document bodies are kept apart from the database (SQLite); `None`: in it.
+    pub fn document_files(&self) -> Option<&Arc<DocumentFiles>> {
+        match self {
+            Self::Sqlite(.., files) => Some(files),
+            Self::Postgres(_) => None,
         }
     }
 
@@ -342,7 +356,7 @@ impl Db {
     /// two writers queue instead of failing on a lock upgrade.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Self::Sqlite(p, writer, _) => {
+            Self::Sqlite(p, writer, ..) => {
                 let guard = writer.lock_owned().await;
                 Tx::Sqlite(
                     p.begin_with("BEGIN IMMEDIATE").await?,
@@ -360,7 +374,7 @@ impl Db {
     /// it was committed or, if it reported failure, undone; `Err`, that nothing of it stays.
     pub async fn write_grouped(&self, write: Write) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(p, writer, group) => group.write(p, writer, write).await,
+            Self::Sqlite(p, writer, group, _) => group.write(p, writer, write).await,
             Self::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 match crate::group::run(write, &mut Conn::Postgres(&mut tx)).await {

@@ -3,6 +3,7 @@
 //! unchanged on either. The store keeps data; it never decides who may see it.
 
 mod db;
+mod document_files;
 mod error;
 mod group;
 
@@ -32,5 +33,6 @@ pub mod workflow;
 pub mod test_support;
 
 pub use db::{Backend, Conn, Db, DbTarget, Pooled, Tx};
+pub use document_files::{BodyAt, DocumentFiles};
 pub use error::StoreError;
 pub use group::{Write, WriteFuture};

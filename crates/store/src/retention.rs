@@ -54,8 +54,14 @@ pub async fn expired(
 
 /// Destroy a case's data key and remove what it sealed: identifying and sensitive answers, its
 /// blind index, earlier versions, notes, documents and submission files; break-glass reasons
-/// under its key become empty.
-pub async fn shred_case(conn: &mut Conn<'_>, case: Uuid, at: Timestamp) -> Result<(), StoreError> {
+/// under its key become empty. Returns where its packed document bodies were, to release
+/// once this commits.
+pub async fn shred_case(
+    conn: &mut Conn<'_>,
+    case: Uuid,
+    at: Timestamp,
+) -> Result<Vec<crate::BodyAt>, StoreError> {
+    let packed = crate::activity::packed_bodies_of(conn, case).await?;
     exec!(
         conn,
         sqlx::query(
@@ -79,7 +85,7 @@ pub async fn shred_case(conn: &mut Conn<'_>, case: Uuid, at: Timestamp) -> Resul
             .bind(case)
             .bind(Vec::<u8>::new())
     )?;
-    Ok(())
+    Ok(packed)
 }
 
 /// The referrals and submissions of a case, whose sealed parts get a new, empty seal.
