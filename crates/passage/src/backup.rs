@@ -68,8 +68,10 @@ impl Drop for TempFile {
     }
 }
 
-/// Format 2 holds a tar stream: the database (the SQLite file or a `pg_dump` archive) and
-/// the document files beside it. Format 1 held the database alone.
+/// Format 2 (SQLite) holds a tar stream: the database file and the document packs beside it.
+/// Format 1 holds the database alone: a `pg_dump` archive (PostgreSQL keeps documents in its
+/// rows), streamed into the archive without a plaintext copy on disk, or a SQLite file from
+/// before the packs.
 const FORMAT: u32 = 2;
 const DATABASE_ENTRY: &str = "database";
 const DOCUMENTS_ENTRY: &str = "documents";
@@ -122,7 +124,10 @@ pub async fn backup(config: &Config, out: &Path) -> Result<ExitCode> {
     let svc = crate::service(config).await?;
     let master = master(config)?;
     let header = Header {
-        format: FORMAT,
+        format: match config.database {
+            DbTarget::SqliteFile(_) => FORMAT,
+            DbTarget::Postgres(_) => 1,
+        },
         created_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
@@ -137,34 +142,35 @@ pub async fn backup(config: &Config, out: &Path) -> Result<ExitCode> {
         &master,
         &serde_json::to_vec(&header)?,
     )?;
-    let mut tar = tar::Builder::new(writer);
-    match &config.database {
+    let mut file = match &config.database {
         DbTarget::SqliteFile(db) => {
+            let mut tar = tar::Builder::new(writer);
             let snapshot = TempFile::beside(db, "snapshot");
             svc.db().snapshot_sqlite(&snapshot.0).await?;
             append_database(&mut tar, &snapshot.0)?;
             if let Some(files) = svc.db().document_files() {
                 append_packs(&mut tar, files)?;
             }
+            tar.into_inner().context("writing the backup")?.finish()?
         }
         DbTarget::Postgres(url) => {
-            let dump = TempFile::beside(out, "dump");
-            drop(dump.create()?);
-            let done = Command::new("pg_dump")
-                .args(["--format=custom", "--no-owner", "--file"])
-                .arg(&dump.0)
-                .arg("--dbname")
+            let mut writer = writer;
+            let mut child = Command::new("pg_dump")
+                .args(["--format=custom", "--no-owner", "--dbname"])
                 .arg(url)
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .output()
+                .spawn()
                 .context("cannot run pg_dump (PostgreSQL's client tools)")?;
+            let mut dump = child.stdout.take().context("pg_dump output")?;
+            std::io::copy(&mut dump, &mut writer).context("writing the backup")?;
+            let done = child.wait_with_output()?;
             if !done.status.success() {
                 bail!("pg_dump failed: {}", String::from_utf8_lossy(&done.stderr).trim());
             }
-            append_database(&mut tar, &dump.0)?;
+            writer.finish()?
         }
-    }
-    let mut file = tar.into_inner().context("writing the backup")?.finish()?;
+    };
     file.flush()?;
     file.get_ref().sync_all()?;
     drop(file);
@@ -230,7 +236,7 @@ pub async fn restore(config: &Config, file: &Path) -> Result<ExitCode> {
         out.flush()?;
         out.get_ref().sync_all()?;
     }
-    // Format 1 is the database itself; later ones a tar of it and the document files.
+    // Format 1 is the database itself; format 2 a tar of it and the document packs.
     let unpacked = TempFile::beside(&target, "unpacked");
     let (database, documents) = if header.format == 1 {
         (opened.0.clone(), None)
