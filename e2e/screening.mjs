@@ -123,6 +123,7 @@ async function run() {
     await page.goto(base + '/');
     await page.locator('header nav').getByRole('link', { name: 'Duplicates' }).click();
     await page.waitForLoadState('load');
+    assert.match(await page.locator('#match-model').innerText(), /^Scored by the (standard model|model learned from \d+ )/);
     const row = page.locator('#duplicates tbody tr').first();
     assert.match(await row.innerText(), /date_of_birth exact[\s\S]*surname close spelling/);
     await page.screenshot({ path: path.join(SHOTS, 'duplicates-queue.png'), fullPage: true });

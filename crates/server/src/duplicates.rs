@@ -40,6 +40,8 @@ struct DuplicatesPage {
     c: Chrome,
     pairs: Vec<DuplicatePair>,
     merges: Vec<MergeRecord>,
+    /// Which model scored the pairs, in words.
+    model: String,
 }
 
 impl DuplicatesPage {
@@ -56,12 +58,24 @@ async fn queue(
     let org = first_org_with(&who, Permission::CasesEdit)?;
     let pairs = state.svc.duplicate_pairs(&who.actor, &ctx, org).await?;
     let merges = state.svc.person_merges(&who.actor, org).await?;
+    let learned = state.svc.match_model(org);
+    let model = match (learned.learned_from, learned.learned_at) {
+        (Some(persons), Some(at)) => format!(
+            "Scored by the model learned from {persons} of this organisation's persons on {}.",
+            at.to_datetime().date()
+        ),
+        _ => format!(
+            "Scored by the standard model; the organisation's own is learned once it has {} persons.",
+            passage_service::MATCH_MODEL_MIN_PERSONS
+        ),
+    };
     render_with(
         StatusCode::OK,
         &DuplicatesPage {
             c: Chrome::of(&who),
             pairs,
             merges,
+            model,
         },
     )
 }
